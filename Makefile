@@ -1,0 +1,42 @@
+# Two entry points: `make run` (every notebook at the quick scale + the HTML report) and `make test`.
+# Both build .venv themselves; CPU torch is installed first so no CUDA build is ever pulled.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+TORCH   ?= torch==2.13.0
+SCALE   ?= quick
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup run test unit notebooks report bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (companion)" >/dev/null
+	$(BIN)/companion data fetch movielens
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/companion run --all --scale $(SCALE)
+	$(BIN)/companion report
+
+report: setup
+	$(BIN)/companion report
+
+test: setup unit notebooks
+
+unit: setup
+	$(BIN)/python -m pytest -q tests
+
+notebooks: setup
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) outputs/*/ outputs/index.html
