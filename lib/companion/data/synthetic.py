@@ -20,7 +20,7 @@ class GroundTruth:
     triples: list[tuple[str, str, str]]
     scales: dict  # standard deviation of each term of the logit: first-order, each pair, each triple
     bayes_test: dict = field(default_factory=dict)  # metrics of the true probabilities on the test split
-    first_order_only_test: dict = field(default_factory=dict)  # best a model without interactions can hope for
+    first_order_term_test: dict = field(default_factory=dict)  # the first-order term alone (not a ceiling: interactions leak into marginals)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,7 +117,7 @@ def make_synthetic_ctr(
         triples=triples,
         scales=scales,
         bayes_test=evaluate_ctr(label[te_np], prob[te_np]),
-        first_order_only_test=evaluate_ctr(label[te_np], first_prob[te_np]),
+        first_order_term_test=evaluate_ctr(label[te_np], first_prob[te_np]),
     )
     schema = Schema([Field(n, "dense") for n in names[:n_dense]] + [Field(n, "sparse", vocab_size) for n in names[n_dense:]])
     info = {"source": "synthetic", "seed": seed, "ground_truth": truth, "true_prob": torch.from_numpy(prob).float()}

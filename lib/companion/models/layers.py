@@ -1,0 +1,319 @@
+"""Building blocks shared by the CTR model zoo and InterFormer.
+
+Token tensors are ``[B, F, d]`` (F feature tokens of width d); sequences are ``[B, T, d]`` with a boolean mask
+``[B, T]`` that is True on real events. Every block here respects that mask, so the amount of padding never
+changes a model's output.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "swish": nn.SiLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Module):
+    """Linear layers with an activation (Swish by default, as the paper's benchmarks use) and optional dropout."""
+
+    def __init__(self, d_in: int, hidden: list[int] | tuple[int, ...], d_out: int | None = None,
+                 act: str = "swish", dropout: float = 0.0, last_act: bool = False):
+        super().__init__()
+        layers, prev = [], d_in
+        for h in hidden:
+            layers += [nn.Linear(prev, h), activation(act)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            prev = h
+        if d_out is not None:
+            layers.append(nn.Linear(prev, d_out))
+            if last_act:
+                layers.append(activation(act))
+            prev = d_out
+        self.net = nn.Sequential(*layers)
+        self.d_out = prev
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over axis -2 of ``x`` [..., T, d] counting only mask-True rows (zero where a row has none)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(-2) / m.sum(-2).clamp_min(1.0)
+
+
+def recent_tokens(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """The k most recent real events of ``x`` [B, T, d], most recent first; zeros where a history is shorter.
+
+    Works for pre- or post-padding because it counts real events from the end instead of trusting positions.
+    """
+    from_end = mask.flip(-1).long().cumsum(-1).flip(-1)  # number of real events at or after each position
+    ranks = torch.arange(1, k + 1, device=x.device).view(1, k, 1)
+    select = (mask.unsqueeze(1) & (from_end.unsqueeze(1) == ranks)).to(x.dtype)  # [B, k, T]
+    return select @ x
+
+
+def mask_positions(mask: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    """Position of each real event counted over real events only (pads get the position of the last real one)."""
+    return (mask.long().cumsum(-1) - 1).clamp_min(0) + offset
+
+
+# --------------------------------------------------------------------------- rotary position embeddings
+def rope_frequencies(dim: int, base: float = 10000.0) -> torch.Tensor:
+    if dim % 2:
+        raise ValueError(f"RoPE needs an even head dimension, got {dim}")
+    return base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+
+
+def apply_rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotate pairs of channels of ``x`` [B, H, T, dh] by angles proportional to ``positions`` [B, T].
+
+    After rotation the dot product of a query at position m with a key at n depends on m - n only.
+    """
+    dh = x.shape[-1]
+    inv = rope_frequencies(dh, base).to(x.device)
+    ang = positions.to(torch.float32).unsqueeze(-1) * inv  # [B, T, dh/2]
+    cos, sin = ang.cos().unsqueeze(1).to(x.dtype), ang.sin().unsqueeze(1).to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with a key-padding mask and optional RoPE on queries and keys.
+
+    Set ``keep_weights=True`` to store the last attention map (for plots); otherwise the fused kernel runs.
+    """
+
+    def __init__(self, dim: int, heads: int = 2, rope: bool = False, dropout: float = 0.0, kv_dim: int | None = None):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.dim, self.heads, self.rope, self.dropout = dim, heads, rope, dropout
+        kv_dim = kv_dim or dim
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(kv_dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.keep_weights = False
+        self.last_weights: torch.Tensor | None = None
+
+    def _split(self, x):
+        b, t, _ = x.shape
+        return x.view(b, t, self.heads, self.dim // self.heads).transpose(1, 2)
+
+    def forward(self, q_in, kv_in, key_mask=None, q_pos=None, k_pos=None):
+        q = self._split(self.q(q_in))
+        k, v = (self._split(t) for t in self.kv(kv_in).chunk(2, -1))
+        if self.rope:
+            q, k = apply_rope(q, q_pos), apply_rope(k, k_pos)
+        attn_mask = None
+        if key_mask is not None:  # a row with no real key attends to everything instead of producing NaN
+            key_mask = key_mask | ~key_mask.any(-1, keepdim=True)
+            attn_mask = key_mask[:, None, None, :]
+        if self.keep_weights:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            w = scores.softmax(-1)
+            self.last_weights = w.detach()
+            o = w @ v
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        b, h, t, dh = o.shape
+        return self.out(o.transpose(1, 2).reshape(b, t, h * dh))
+
+
+class PMA(nn.Module):
+    """Pooling by Multi-head Attention (Set Transformer): learned seed queries attend over a masked set."""
+
+    def __init__(self, dim: int, seeds: int, heads: int = 2):
+        super().__init__()
+        self.seeds = nn.Parameter(torch.randn(seeds, dim) * dim ** -0.5)
+        self.attn = MultiHeadAttention(dim, heads)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q = self.seeds.unsqueeze(0).expand(x.shape[0], -1, -1)
+        return self.attn(q, x, key_mask=mask)
+
+
+# --------------------------------------------------------------------------- token-level helpers
+class LCE(nn.Module):
+    """Linear Compressed Embedding: a learned linear mix along the token axis, [B, N, d] -> [B, M, d]."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(n_in, n_out) / math.sqrt(n_in))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bnd,nm->bmd", x, self.w)
+
+
+GATES = ("self", "printed", "none")
+
+
+class Gating(nn.Module):
+    """Self-gating of summary tokens.
+
+    ``self``: Z * sigmoid(MLP(Z)) (the Highway-Transformer gate the paper cites; keeps the sign of Z).
+    ``printed``: act(Z * MLP(Z)) exactly as the paper's equation is typeset, with act in sigmoid|tanh|identity.
+    ``none``: Z unchanged (the paper's "without gating" ablation).
+    """
+
+    def __init__(self, dim: int, kind: str = "self", act: str = "sigmoid"):
+        super().__init__()
+        if kind not in GATES:
+            raise ValueError(f"gating must be one of {GATES}, got {kind!r}")
+        if act not in ("sigmoid", "tanh", "identity"):
+            raise ValueError(f"gating activation must be sigmoid, tanh or identity, got {act!r}")
+        self.kind, self.act = kind, act
+        self.proj = nn.Linear(dim, dim) if kind != "none" else None
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.kind == "none":
+            return z
+        if self.kind == "self":
+            return z * torch.sigmoid(self.proj(z))
+        y = z * self.proj(z)
+        return torch.sigmoid(y) if self.act == "sigmoid" else torch.tanh(y) if self.act == "tanh" else y
+
+
+class MaskNetMerge(nn.Module):
+    """MaskNet over k aligned sequences: S' = LCE(S * MLP_mask(S)), [B, k, T, d] -> [B, T, d]."""
+
+    def __init__(self, k: int, dim: int, reduction: int = 1, act: str = "swish"):
+        super().__init__()
+        width = k * dim
+        self.mask_mlp = nn.Sequential(nn.Linear(width, max(width // reduction, 1)), activation(act),
+                                      nn.Linear(max(width // reduction, 1), width))
+        self.lce = nn.Linear(width, dim)
+
+    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        b, k, t, d = seqs.shape
+        s = seqs.permute(0, 2, 1, 3).reshape(b, t, k * d)
+        return self.lce(s * self.mask_mlp(s))
+
+
+# --------------------------------------------------------------------------- interaction modules
+class CrossNetV2(nn.Module):
+    """DCNv2 cross layers x_{l+1} = x0 * (U (V x_l) + b) + x_l, low-rank when ``rank`` is set."""
+
+    def __init__(self, width: int, layers: int = 2, rank: int | None = 32):
+        super().__init__()
+        if rank is None or rank >= width:
+            self.maps = nn.ModuleList(nn.Linear(width, width) for _ in range(layers))
+        else:
+            self.maps = nn.ModuleList(nn.Sequential(nn.Linear(width, rank, bias=False), nn.Linear(rank, width))
+                                      for _ in range(layers))
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for m in self.maps:
+            x = x0 * m(x) + x
+        return x
+
+
+def pairwise_dots(x: torch.Tensor) -> torch.Tensor:
+    """Upper-triangle inner products of the tokens of ``x`` [B, F, d] -> [B, F(F-1)/2]."""
+    f = x.shape[1]
+    iu = torch.triu_indices(f, f, offset=1, device=x.device)
+    return (x @ x.transpose(1, 2))[:, iu[0], iu[1]]
+
+
+class DHENLayer(nn.Module):
+    """One DHEN layer: Norm(sum of interaction modules + shortcut), tokens [B, n_in, d] -> [B, n_out, d].
+
+    ``modules`` picks the ensemble from ``dot`` (pairwise inner products, projected) and ``dcn`` (low-rank cross
+    network on the flattened tokens, projected); the shortcut is a linear map (identity when shapes match).
+    """
+
+    def __init__(self, n_in: int, n_out: int, dim: int, modules=("dot", "dcn"), cross_rank: int = 32,
+                 cross_layers: int = 1):
+        super().__init__()
+        unknown = set(modules) - {"dot", "dcn"}
+        if unknown or not modules:
+            raise ValueError(f"DHEN modules must be a non-empty subset of ('dot', 'dcn'), got {modules}")
+        self.n_out, self.dim = n_out, dim
+        width = n_in * dim
+        self.dot = nn.Linear(n_in * (n_in - 1) // 2, n_out * dim) if "dot" in modules else None
+        if "dcn" in modules:
+            self.cross = CrossNetV2(width, cross_layers, cross_rank)
+            self.cross_out = nn.Linear(width, n_out * dim)
+        else:
+            self.cross = None
+        self.shortcut = nn.Identity() if n_in == n_out else nn.Linear(width, n_out * dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        y = self.shortcut(flat)
+        if self.dot is not None:
+            y = y + self.dot(pairwise_dots(x))
+        if self.cross is not None:
+            y = y + self.cross_out(self.cross(flat))
+        return self.norm(y.view(-1, self.n_out, self.dim))
+
+
+class CIN(nn.Module):
+    """Compressed Interaction Network (xDeepFM): explicit vector-wise interactions, sum-pooled per map."""
+
+    def __init__(self, n_fields: int, layer_sizes=(32, 32)):
+        super().__init__()
+        self.convs, prev = nn.ModuleList(), n_fields
+        for h in layer_sizes:
+            self.convs.append(nn.Conv1d(prev * n_fields, h, 1))
+            prev = h
+        self.d_out = sum(layer_sizes)
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        b, m, d = x0.shape
+        xs, outs = x0, []
+        for conv in self.convs:
+            z = torch.einsum("bhd,bmd->bhmd", xs, x0).reshape(b, -1, d)
+            xs = torch.relu(conv(z))
+            outs.append(xs.sum(-1))
+        return torch.cat(outs, 1)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm Transformer encoder block (masked self-attention + FFN), optionally with RoPE."""
+
+    def __init__(self, dim: int, heads: int = 2, ffn_mult: int = 2, rope: bool = False, dropout: float = 0.0):
+        super().__init__()
+        self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads, rope=rope, dropout=dropout)
+        self.ffn = MLP(dim, [dim * ffn_mult], dim)
+
+    def forward(self, x, mask, pos=None):
+        h = self.n1(x)
+        x = x + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
+        return x + self.ffn(self.n2(x))
+
+
+class TargetAttention(nn.Module):
+    """DIN's activation unit: score(event, target) from an MLP over [e, t, e-t, e*t], masked weighted sum."""
+
+    def __init__(self, dim: int, hidden=(64, 32), softmax: bool = False, act: str = "swish"):
+        super().__init__()
+        self.mlp = MLP(4 * dim, list(hidden), 1, act=act)
+        self.softmax = softmax
+        self.last_weights: torch.Tensor | None = None
+
+    def forward(self, seq: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        t = target.unsqueeze(1).expand_as(seq)
+        s = self.mlp(torch.cat([seq, t, seq - t, seq * t], -1)).squeeze(-1)
+        if self.softmax:
+            w = s.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+        else:
+            w = s * mask
+        self.last_weights = w.detach()
+        return (w.unsqueeze(-1) * seq).sum(1)

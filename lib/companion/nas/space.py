@@ -1,0 +1,394 @@
+"""The NASRec search space and its architecture encoding.
+
+A network is a stack of ``num_blocks`` choice blocks. Every block emits a dense tensor [B, d] and a sparse
+tensor [B, t, E] (t "tokens" of the embedding width E). Block ``i`` reads from the *sources* ``0..i``:
+source 0 is the stem (raw dense features and the sparse embeddings), source ``j + 1`` is block ``j``'s
+output. Per block one dense operator and one sparse operator are active (NASRec's single-operator setting),
+each at a searched width, plus two optional mergers (dense->sparse: FC + reshape + concat onto the tokens;
+sparse->dense: FM, projected and added). The head reads the last block only.
+
+An :class:`Arch` is a tuple of :class:`BlockChoice` records kept in *canonical* form: fields an operator
+does not read are empty (``dense_in`` is empty for the binary ops Sum/Gating, ``left``/``right`` are -1
+for the unary ones), so two architectures that compute the same function compare, hash and encode equal.
+
+The fixed-length integer encoding (:meth:`SearchSpace.encode`) is what FGPS, the predictor and the
+Hamming distance work on: per block, one bit per possible source for the dense and the sparse inputs
+(the paper's connection bit-vectors), then the left/right source, operator, width and merger indices.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+DENSE_OPS = ("fc", "gating", "sum", "dot")  # dot = Dot-Product (dense + sparse inputs -> dense)
+SPARSE_OPS = ("efc", "attn")  # efc = FC over the token axis, attn = Transformer encoder layer
+BINARY_DENSE_OPS = ("gating", "sum")  # read one left and one right dense source instead of dense_in
+MUTATIONS = ("dense_dim", "sparse_dim", "dense_op", "sparse_op", "connections", "merger")
+
+
+@dataclass(frozen=True)
+class BlockChoice:
+    """What one block computes. Sources are indices into (stem, block 0, ..., block i-1)."""
+
+    dense_op: str
+    sparse_op: str
+    dense_dim: int
+    sparse_dim: int  # output token count of the sparse operator
+    dense_in: tuple[int, ...] = ()  # sources whose dense outputs are concatenated (fc, dot)
+    sparse_in: tuple[int, ...] = ()  # sources whose tokens are concatenated (sparse op, dot)
+    left: int = -1  # binary dense ops only
+    right: int = -1
+    dense_to_sparse: bool = False  # FC(dense out) -> ds_tokens extra tokens
+    sparse_to_dense: bool = False  # FM(sparse out) -> projected and added to the dense out
+
+    @property
+    def dense_sources(self) -> tuple[int, ...]:
+        """Every source whose dense output this block reads."""
+        if self.dense_op in BINARY_DENSE_OPS:
+            return tuple(sorted({self.left, self.right}))
+        return self.dense_in
+
+    @property
+    def sources(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.dense_sources) | set(self.sparse_in)))
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One architecture (a path through the supernet): a tuple of block choices."""
+
+    blocks: tuple[BlockChoice, ...]
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def to_dict(self) -> dict:
+        return {"blocks": [asdict(b) for b in self.blocks]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Arch":
+        try:
+            blocks = []
+            for b in d["blocks"]:
+                b = dict(b)
+                b["dense_in"], b["sparse_in"] = tuple(b.get("dense_in", ())), tuple(b.get("sparse_in", ()))
+                blocks.append(BlockChoice(**b))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not an architecture record ({e}): expected {{'blocks': [{{dense_op, sparse_op, ...}}, ...]}}") from e
+        return cls(tuple(blocks))
+
+    @classmethod
+    def from_json(cls, s: str) -> "Arch":
+        return cls.from_dict(json.loads(s))
+
+    def key(self) -> str:
+        """Stable short hash (same across processes, unlike ``hash()`` of strings)."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+    def active_blocks(self) -> list[int]:
+        """Blocks the head depends on (the last block and everything it reads, transitively)."""
+        need, stack = set(), [len(self.blocks) - 1]
+        while stack:
+            i = stack.pop()
+            if i in need:
+                continue
+            need.add(i)
+            stack.extend(s - 1 for s in self.blocks[i].sources if s > 0)
+        return sorted(need)
+
+    def describe(self) -> str:
+        """One line per block, e.g. ``b2: dot(32) + efc(8) <- d[0,2] s[1] +ds``."""
+        rows = []
+        for i, b in enumerate(self.blocks):
+            dsrc = f"L{b.left},R{b.right}" if b.dense_op in BINARY_DENSE_OPS else "d" + str(list(b.dense_in))
+            extra = (" +ds" if b.dense_to_sparse else "") + (" +fm" if b.sparse_to_dense else "")
+            live = "" if i in self.active_blocks() else "  (unused)"
+            rows.append(f"b{i}: {b.dense_op}({b.dense_dim}) + {b.sparse_op}({b.sparse_dim}) <- {dsrc} s{list(b.sparse_in)}{extra}{live}")
+        return "\n".join(rows)
+
+
+def _rng(rng) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A NASRec-style space. ``max_sources`` caps the sources per input (the released code uses 4; None = any)."""
+
+    name: str = "nasrec-full"
+    num_blocks: int = 7
+    dense_ops: tuple[str, ...] = DENSE_OPS
+    sparse_ops: tuple[str, ...] = SPARSE_OPS
+    dense_dims: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 768, 1024)
+    sparse_dims: tuple[int, ...] = (16, 32, 48, 64)
+    emb_dim: int = 16
+    max_sources: int | None = 4
+    ds_tokens: int = 8  # tokens the dense->sparse merger adds (NASRec: 8)
+    attn_heads: int = 2
+
+    def __post_init__(self):
+        bad = [o for o in self.dense_ops if o not in DENSE_OPS] + [o for o in self.sparse_ops if o not in SPARSE_OPS]
+        if bad:
+            raise ValueError(f"unknown operators {bad}; dense ops are {DENSE_OPS}, sparse ops are {SPARSE_OPS}")
+        if not self.dense_ops or not self.sparse_ops:
+            raise ValueError("a space needs at least one dense and one sparse operator")
+        if self.num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, got {self.num_blocks}")
+        if not self.dense_dims or min(self.dense_dims) < 1 or not self.sparse_dims or min(self.sparse_dims) < 1:
+            raise ValueError(f"dense_dims and sparse_dims must be non-empty positive sizes, got {self.dense_dims}, {self.sparse_dims}")
+        if self.max_sources is not None and self.max_sources < 1:
+            raise ValueError(f"max_sources must be >= 1 or None, got {self.max_sources}")
+        if self.emb_dim % self.attn_heads:
+            raise ValueError(f"emb_dim={self.emb_dim} must be divisible by attn_heads={self.attn_heads}")
+        object.__setattr__(self, "dense_ops", tuple(self.dense_ops))
+        object.__setattr__(self, "sparse_ops", tuple(self.sparse_ops))
+        object.__setattr__(self, "dense_dims", tuple(sorted(self.dense_dims)))
+        object.__setattr__(self, "sparse_dims", tuple(sorted(self.sparse_dims)))
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def max_dense(self) -> int:
+        return max(self.dense_dims)
+
+    @property
+    def max_tokens(self) -> int:
+        return max(self.sparse_dims)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SearchSpace":
+        return cls(**d)
+
+    # ----------------------------------------------------------- sampling
+    def _cap(self, n_avail: int) -> int:
+        return n_avail if self.max_sources is None else min(n_avail, self.max_sources)
+
+    def _sample_sources(self, rng, i: int, connections: str) -> tuple[int, ...]:
+        n = i + 1  # sources 0..i
+        cap = self._cap(n)
+        if connections == "uniform":
+            k = int(rng.integers(1, cap + 1))
+        elif connections == "binomial":  # NASRec supernet training: 1 + Binomial(cap - 1, 0.5)
+            k = 1 + int(rng.binomial(cap - 1, 0.5))
+        else:
+            raise ValueError(f"connections must be 'uniform' or 'binomial', got {connections!r}")
+        return tuple(sorted(int(s) for s in rng.choice(n, size=k, replace=False)))
+
+    def _fill_connections(self, rng, i: int, b: BlockChoice, connections: str) -> BlockChoice:
+        """(Re)sample the connection fields the block's dense operator needs, plus sparse_in."""
+        if b.dense_op in BINARY_DENSE_OPS:
+            return replace(b, dense_in=(), left=int(rng.integers(0, i + 1)), right=int(rng.integers(0, i + 1)),
+                           sparse_in=self._sample_sources(rng, i, connections))
+        return replace(b, dense_in=self._sample_sources(rng, i, connections), left=-1, right=-1,
+                       sparse_in=self._sample_sources(rng, i, connections))
+
+    def sample_block(self, rng, i: int, connections: str = "uniform") -> BlockChoice:
+        rng = _rng(rng)
+        b = BlockChoice(
+            dense_op=str(rng.choice(self.dense_ops)), sparse_op=str(rng.choice(self.sparse_ops)),
+            dense_dim=int(rng.choice(self.dense_dims)), sparse_dim=int(rng.choice(self.sparse_dims)),
+            dense_to_sparse=bool(rng.integers(2)), sparse_to_dense=bool(rng.integers(2)),
+        )
+        return self._fill_connections(rng, i, b, connections)
+
+    def sample(self, rng=None, connections: str = "uniform") -> Arch:
+        """A uniformly random single-operator any-connection path (``connections='binomial'`` for supernet training)."""
+        rng = _rng(rng)
+        return Arch(tuple(self.sample_block(rng, i, connections) for i in range(self.num_blocks)))
+
+    def full_path(self) -> Arch:
+        """Pseudo-architecture for supernet warm-up: every op (``'all'``), every source, widest dims, both mergers."""
+        blocks = tuple(
+            BlockChoice("all", "all", self.max_dense, self.max_tokens, dense_in=tuple(range(i + 1)),
+                        sparse_in=tuple(range(i + 1)), left=i, right=0, dense_to_sparse=True, sparse_to_dense=True)
+            for i in range(self.num_blocks)
+        )
+        return Arch(blocks)
+
+    # ----------------------------------------------------------- mutation
+    def mutate(self, arch: Arch, rng=None, n: int = 1) -> Arch:
+        """Apply ``n`` mutations; each re-samples one field group of one random block (the six ToRS mutations)."""
+        rng = _rng(rng)
+        blocks = list(arch.blocks)
+        for _ in range(n):
+            i = int(rng.integers(len(blocks)))
+            kinds = [k for k in MUTATIONS if not (
+                (k == "dense_op" and len(self.dense_ops) < 2) or (k == "sparse_op" and len(self.sparse_ops) < 2)
+                or (k == "dense_dim" and len(self.dense_dims) < 2) or (k == "sparse_dim" and len(self.sparse_dims) < 2)
+                or (k == "connections" and i == 0))]  # block 0 can only read the stem
+            kind = str(rng.choice(kinds))
+            b = blocks[i]
+            for _attempt in range(20):
+                if kind == "dense_dim":
+                    nb = replace(b, dense_dim=int(rng.choice(self.dense_dims)))
+                elif kind == "sparse_dim":
+                    nb = replace(b, sparse_dim=int(rng.choice(self.sparse_dims)))
+                elif kind == "sparse_op":
+                    nb = replace(b, sparse_op=str(rng.choice(self.sparse_ops)))
+                elif kind == "dense_op":
+                    op = str(rng.choice(self.dense_ops))
+                    nb = replace(b, dense_op=op)
+                    if (op in BINARY_DENSE_OPS) != (b.dense_op in BINARY_DENSE_OPS):
+                        nb = self._fill_connections(rng, i, nb, "uniform")
+                        nb = replace(nb, sparse_in=b.sparse_in)  # keep the sparse wiring
+                elif kind == "connections":
+                    nb = self._fill_connections(rng, i, b, "uniform")
+                else:
+                    nb = replace(b, dense_to_sparse=bool(rng.integers(2)), sparse_to_dense=bool(rng.integers(2)))
+                if nb != b:
+                    break
+            blocks[i] = nb
+        return Arch(tuple(blocks))
+
+    # ----------------------------------------------------------- checking
+    def validate(self, arch: Arch) -> Arch:
+        """Raise a ValueError naming the block and field when ``arch`` is not a canonical member of this space."""
+        if len(arch.blocks) != self.num_blocks:
+            raise ValueError(f"architecture has {len(arch.blocks)} blocks, space {self.name!r} has {self.num_blocks}")
+        for i, b in enumerate(arch.blocks):
+            where = f"block {i}"
+            if b.dense_op not in self.dense_ops:
+                raise ValueError(f"{where}: dense_op {b.dense_op!r} not in {self.dense_ops}")
+            if b.sparse_op not in self.sparse_ops:
+                raise ValueError(f"{where}: sparse_op {b.sparse_op!r} not in {self.sparse_ops}")
+            if b.dense_dim not in self.dense_dims:
+                raise ValueError(f"{where}: dense_dim {b.dense_dim} not in {self.dense_dims}")
+            if b.sparse_dim not in self.sparse_dims:
+                raise ValueError(f"{where}: sparse_dim {b.sparse_dim} not in {self.sparse_dims}")
+            srcs = [("sparse_in", b.sparse_in)]
+            if b.dense_op in BINARY_DENSE_OPS:
+                if b.dense_in:
+                    raise ValueError(f"{where}: {b.dense_op} reads left/right, dense_in must be empty (got {b.dense_in})")
+                for nm, s in (("left", b.left), ("right", b.right)):
+                    if not 0 <= s <= i:
+                        raise ValueError(f"{where}: {nm}={s} must be a source in 0..{i}")
+            else:
+                if b.left != -1 or b.right != -1:
+                    raise ValueError(f"{where}: {b.dense_op} does not read left/right; they must be -1")
+                srcs.append(("dense_in", b.dense_in))
+            for nm, s in srcs:
+                if not s:
+                    raise ValueError(f"{where}: {nm} is empty")
+                if list(s) != sorted(set(s)) or min(s) < 0 or max(s) > i:
+                    raise ValueError(f"{where}: {nm}={s} must be sorted distinct sources in 0..{i}")
+                if self.max_sources is not None and len(s) > self.max_sources:
+                    raise ValueError(f"{where}: {nm} has {len(s)} sources, the cap is {self.max_sources}")
+        return arch
+
+    # ----------------------------------------------------------- encoding
+    @property
+    def block_encoding_len(self) -> int:
+        return 2 * self.num_blocks + 8
+
+    @property
+    def encoding_len(self) -> int:
+        return self.num_blocks * self.block_encoding_len
+
+    def cardinalities(self) -> np.ndarray:
+        """Number of symbols each encoding position can take (for embedding tables and max entropy)."""
+        n = self.num_blocks
+        per = [2] * (2 * n) + [n + 1, n + 1, len(self.dense_ops), len(self.sparse_ops),
+                                len(self.dense_dims), len(self.sparse_dims), 2, 2]
+        return np.array(per * n, dtype=np.int64)
+
+    def encode(self, arch: Arch) -> np.ndarray:
+        """Fixed-length int vector: per block, dense/sparse connection bits, left+1, right+1, op/width/merger indices."""
+        n = self.num_blocks
+        out = np.zeros(self.encoding_len, dtype=np.int64)
+        for i, b in enumerate(arch.blocks):
+            o = i * self.block_encoding_len
+            for s in b.dense_in:
+                out[o + s] = 1
+            for s in b.sparse_in:
+                out[o + n + s] = 1
+            out[o + 2 * n: o + 2 * n + 8] = (
+                b.left + 1, b.right + 1, self.dense_ops.index(b.dense_op), self.sparse_ops.index(b.sparse_op),
+                self.dense_dims.index(b.dense_dim), self.sparse_dims.index(b.sparse_dim),
+                int(b.dense_to_sparse), int(b.sparse_to_dense),
+            )
+        return out
+
+    def decode(self, code: Sequence[int]) -> Arch:
+        code = np.asarray(code, dtype=np.int64)
+        if code.shape != (self.encoding_len,):
+            raise ValueError(f"encoding must have length {self.encoding_len} for space {self.name!r}, got shape {code.shape}")
+        n, blocks = self.num_blocks, []
+        for i in range(n):
+            c = code[i * self.block_encoding_len:(i + 1) * self.block_encoding_len]
+            left, right, do, so, dd, sd, ds, fm = (int(v) for v in c[2 * n:])
+            blocks.append(BlockChoice(
+                dense_op=self.dense_ops[do], sparse_op=self.sparse_ops[so],
+                dense_dim=self.dense_dims[dd], sparse_dim=self.sparse_dims[sd],
+                dense_in=tuple(int(s) for s in np.flatnonzero(c[:n])), sparse_in=tuple(int(s) for s in np.flatnonzero(c[n:2 * n])),
+                left=left - 1, right=right - 1, dense_to_sparse=bool(ds), sparse_to_dense=bool(fm)))
+        return self.validate(Arch(tuple(blocks)))
+
+    def encode_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.stack([self.encode(a) for a in archs]) if len(archs) else np.zeros((0, self.encoding_len), np.int64)
+
+    def max_entropy(self) -> float:
+        """Entropy (nats) of a set spread uniformly over every position's reachable symbols."""
+        n, total = self.num_blocks, 0.0
+        card = self.cardinalities()
+        for i in range(n):
+            o = i * self.block_encoding_len
+            for p in range(self.block_encoding_len):
+                if p < 2 * n and (p % n) > i:
+                    continue  # a source that does not exist yet for block i: always 0
+                k = card[o + p]
+                if p in (2 * n, 2 * n + 1):
+                    k = i + 2  # none, or one of the i+1 sources
+                total += math.log(k)
+        return total
+
+    def size_log10(self) -> float:
+        """log10 of the number of canonical architectures (connection cap included)."""
+        total = 0.0
+        for i in range(self.num_blocks):
+            n = i + 1
+            subsets = sum(math.comb(n, k) for k in range(1, self._cap(n) + 1))
+            per_op = 0
+            for op in self.dense_ops:
+                per_op += n * n if op in BINARY_DENSE_OPS else subsets
+            total += math.log10(per_op * subsets * len(self.sparse_ops) * len(self.dense_dims) * len(self.sparse_dims) * 4)
+        return total
+
+
+def distance(space: SearchSpace, a: Arch, b: Arch) -> int:
+    """Hamming distance between the two encodings (FGPS's path distance)."""
+    return int((space.encode(a) != space.encode(b)).sum())
+
+
+def nasrec_full(**overrides) -> SearchSpace:
+    """NASRec-Full: dense FC, Gating, Sum, Dot-Product; sparse EFC, Attention."""
+    return SearchSpace(**{"name": "nasrec-full", **overrides})
+
+
+def nasrec_small(**overrides) -> SearchSpace:
+    """NASRec-Small (AutoCTR's operators; the space of the PIM co-design): dense FC, Dot-Product; sparse EFC."""
+    return SearchSpace(**{"name": "nasrec-small", "dense_ops": ("fc", "dot"), "sparse_ops": ("efc",), **overrides})
+
+
+# Widths small enough for a 2-core CPU; the op sets are the paper's.
+TINY = dict(num_blocks=4, dense_dims=(8, 16, 32), sparse_dims=(4, 8), emb_dim=8, ds_tokens=2, attn_heads=2)
+
+
+def make_space(name: str, scale: str = "paper", **overrides) -> SearchSpace:
+    """``name`` in nasrec-small | nasrec-full; ``scale='tiny'`` shrinks blocks and widths (not the operators)."""
+    makers = {"nasrec-small": nasrec_small, "nasrec-full": nasrec_full}
+    if name not in makers:
+        raise ValueError(f"unknown search space {name!r}; choose one of {sorted(makers)}")
+    if scale not in ("paper", "tiny"):
+        raise ValueError(f"space scale must be 'paper' or 'tiny', got {scale!r}")
+    base = dict(TINY) if scale == "tiny" else {}
+    return makers[name](**{**base, **overrides})
