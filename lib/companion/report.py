@@ -49,9 +49,9 @@ def _claims_table(claims: list[dict]) -> str:
     return f"<table><tr><th>claim</th><th>paper</th><th>this run</th><th>verdict</th><th>note</th></tr>{rows}</table>"
 
 
-def build_report(outputs: Path = OUTPUTS) -> Path:
+def build_report(outputs: Path | None = None) -> Path:
     """Write the index page; papers without a notebook or a run are listed as such, never hidden."""
-    outputs = Path(outputs)
+    outputs = Path(outputs or OUTPUTS)
     outputs.mkdir(parents=True, exist_ok=True)
     summary, sections = [], []
     for p in papers.PAPERS:

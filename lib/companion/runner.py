@@ -191,7 +191,7 @@ def _failed_cell(nb_path: Path) -> tuple[int | None, str]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-                return i, f"cell {i} ({first[:60]!r}): {out.get('ename')}: {out.get('evalue')}"
+                return i, f"cell {i} of the executed notebook ({first[:60]!r}): {out.get('ename')}: {out.get('evalue')}"
     return None, "unknown cell"
 
 
@@ -205,7 +205,7 @@ def _point_latest(slug_dir: Path, run_dir: Path) -> None:
 
 
 def run(slug: str, params: dict | None = None, scale: str | None = None, param_file=None,
-        outputs: Path = OUTPUTS, progress: bool = True, html: bool = True) -> dict:
+        outputs: Path | None = None, progress: bool = True, html: bool = True) -> dict:
     """Validate, execute and record one notebook run; returns the run's results dict."""
     import papermill as pm
 
@@ -220,7 +220,7 @@ def run(slug: str, params: dict | None = None, scale: str | None = None, param_f
     values = validate(spec, given)
     resolved_scale = values.get("scale", next((p.default for p in spec if p.name == "scale"), None))
 
-    slug_dir = Path(outputs) / slug
+    slug_dir = Path(outputs or OUTPUTS) / slug
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{resolved_scale or 'run'}"
     run_dir = slug_dir / run_id
     n = 1

@@ -56,6 +56,36 @@ def _check_exists(path: Path, name: str) -> None:
         raise DataFormatError(path, None, "file is empty")
 
 
+def _check_field_counts(path: Path, sep: str, n_fields: int, max_rows: int | None, skip: int) -> None:
+    """Count separators per line in blocks (numpy, no Python loop): pandas silently pads a short line."""
+    sep_b, nl = ord(sep), ord("\n")
+    line_no, carry, seen, tail = 0, 0, 0, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 24):
+            tail = len(block) - 1 - int(block.rfind(b"\n")) if b"\n" in block else tail + len(block)
+            buf = np.frombuffer(block, np.uint8)
+            ends = np.flatnonzero(buf == nl)
+            counts = np.diff(np.r_[0, np.cumsum(buf == sep_b)[ends]]) if len(ends) else np.zeros(0, int)
+            if len(ends):
+                counts[0] += carry
+                carry = int((buf[ends[-1] + 1:] == sep_b).sum())
+            else:
+                carry += int((buf == sep_b).sum())
+            lengths = np.diff(np.r_[-1, ends])  # bytes per line incl. newline; 1 means an empty line
+            idx = np.arange(len(counts)) + line_no + 1
+            data_lines = (idx > skip) & (lengths > 1)
+            bad = np.flatnonzero(data_lines & (counts != n_fields - 1))
+            if len(bad):
+                i = bad[0]
+                raise DataFormatError(path, int(idx[i]), f"expected {n_fields} fields, found {int(counts[i]) + 1}")
+            seen += int(data_lines.sum())
+            line_no += len(counts)
+            if max_rows is not None and seen >= max_rows:
+                return
+    if tail and carry != n_fields - 1:  # a last line without a newline
+        raise DataFormatError(path, line_no + 1, f"expected {n_fields} fields, found {carry + 1}")
+
+
 def _read_table(path: Path, sep: str, names: list[str] | None, max_rows: int | None, header) -> pd.DataFrame:
     """Read every column as a string, turning pandas' parser errors into file:line errors."""
     try:
@@ -71,6 +101,7 @@ def _read_table(path: Path, sep: str, names: list[str] | None, max_rows: int | N
     if len(df) == 0:
         raise DataFormatError(path, None, "file has no data rows")
     first_line = 2 if header == 0 else 1
+    _check_field_counts(path, sep, df.shape[1], max_rows, skip=first_line - 1)
     short = df.isna().any(axis=1).to_numpy()
     if short.any():
         i = int(short.argmax())

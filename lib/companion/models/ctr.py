@@ -167,7 +167,7 @@ class XDeepFM(TokenModel):
 
     def forward(self, batch):
         x = self.feature_tokens(batch)
-        return (self.linear(batch) + self.cin_out(self.cin(x)) + self.dnn(x.flatten(1))).squeeze(-1)
+        return self.linear(batch) + (self.cin_out(self.cin(x)) + self.dnn(x.flatten(1))).squeeze(-1)
 
 
 class WukongLayer(nn.Module):

@@ -1,0 +1,273 @@
+"""InterFormer (Zeng et al., arXiv 2411.09852): interleaved, bidirectional learning over non-sequence
+features and behaviour sequences, plus the model zoo and the experiment helpers its notebook uses.
+
+Per layer l (notation of the paper; tokens are rows here, [B, N, d]):
+
+- Cross Arch:  X_sum = Gate(LCE(X))                          (non-sequence summary, n_cls tokens)
+               S_sum = Gate([S_CLS | PMA(S) | recent(S)])     (sequence summary, n_cls + n_pma + n_recent tokens)
+- Interaction Arch:  X <- MLP(Interaction([X | S_sum]))       (DHEN = DOT + DCN by default; back to N tokens)
+- Sequence Arch:     S <- MHA_RoPE(PFFN(X_sum, S))            (PFFN: S @ (X_sum^T W) per example)
+
+Before layer 1 the first X_sum is prepended to the sequence as its CLS tokens. The head reads [X_sum | S_sum].
+Choices the paper leaves open are constructor arguments; the defaults are explained in the notebook.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data.schema import CTRSplits, Schema
+from ..runtime import seed_everything
+from .ctr import DCNv2, DHEN, DNN, DOT, FM, AutoIntPlus, FmFM, Wukong, XDeepFM
+from .embedding import FeatureEmbedding
+from .layers import (LCE, MLP, PMA, DHENLayer, Gating, MaskNetMerge, MultiHeadAttention, mask_positions,
+                     masked_mean, recent_tokens)
+from .sequential import BST, DIEN, DIN, TransAct
+
+FLOWS = ("bidirectional", "n2s", "s2n", "separate")
+SEQUENCE_MODES = ("full", "mean")
+INTERACTIONS = ("dhen", "dot", "dcn")
+NORMS = ("pre", "post", "none")
+
+
+class CrossArch(nn.Module):
+    """Exchanges gated summaries: the non-sequence summary X_sum and the sequence summary S_sum."""
+
+    def __init__(self, n_tokens, dim, n_cls, n_pma, n_recent, heads, gating, gate_act):
+        super().__init__()
+        self.n_cls, self.n_recent = n_cls, n_recent
+        self.lce = LCE(n_tokens, n_cls)
+        self.x_gate = Gating(dim, gating, gate_act)
+        self.pma = PMA(dim, n_pma, heads) if n_pma else None
+        self.s_gate = Gating(dim, gating, gate_act)
+
+    def summarize_x(self, x):
+        return self.x_gate(self.lce(x))
+
+    def summarize_s(self, s, mask):
+        parts = [s[:, : self.n_cls]]
+        if self.pma is not None:
+            parts.append(self.pma(s, mask))
+        if self.n_recent:
+            parts.append(recent_tokens(s[:, self.n_cls :], mask[:, self.n_cls :], self.n_recent))
+        return self.s_gate(torch.cat(parts, 1))
+
+
+class InteractionArch(nn.Module):
+    """Behaviour-aware non-sequence learning: an interaction module over [X | S_sum], then an MLP back to X's shape."""
+
+    def __init__(self, n_tokens, n_extra, dim, kind, dhen_layers, cross_rank, residual):
+        super().__init__()
+        n_in = n_tokens + n_extra
+        modules = {"dhen": ("dot", "dcn"), "dot": ("dot",), "dcn": ("dcn",)}[kind]
+        self.inter = nn.Sequential(*[DHENLayer(n_in, n_in, dim, modules, cross_rank) for _ in range(dhen_layers)])
+        self.back = nn.Linear(n_in * dim, n_tokens * dim)
+        self.n_tokens, self.dim, self.residual = n_tokens, dim, residual
+        self.norm = nn.LayerNorm(dim) if residual else nn.Identity()
+
+    def forward(self, x, s_sum):
+        z = x if s_sum is None else torch.cat([x, s_sum], 1)
+        y = self.back(self.inter(z).flatten(1)).view(-1, self.n_tokens, self.dim)
+        return self.norm(x + y) if self.residual else y
+
+
+class SequenceArch(nn.Module):
+    """Context-aware sequence modelling: a personalized FFN from X_sum, then masked self-attention with RoPE."""
+
+    def __init__(self, dim, n_sum, heads, personalized, norm, rope, dropout=0.0):
+        super().__init__()
+        self.personalized, self.norm_kind = personalized, norm
+        self.w_static = nn.Parameter(torch.eye(dim) / math.sqrt(dim) + torch.randn(dim, dim) * 0.01)
+        self.w_pffn = nn.Parameter(torch.randn(n_sum, dim) / math.sqrt(n_sum * dim)) if personalized else None
+        self.attn = MultiHeadAttention(dim, heads, rope=rope, dropout=dropout)
+        self.n1 = nn.LayerNorm(dim) if norm != "none" else nn.Identity()
+        self.n2 = nn.LayerNorm(dim) if norm != "none" else nn.Identity()
+
+    def pffn(self, x_sum, s):
+        w = self.w_static.unsqueeze(0)
+        if self.personalized:  # W_PFFN = X_sum^T W: a d x d matrix per example (App. A.2.2)
+            w = w + torch.einsum("bnd,ne->bde", x_sum, self.w_pffn)
+        return torch.einsum("bde,bte->btd", w.expand(s.shape[0], -1, -1), s)
+
+    def forward(self, s, mask, pos, x_sum):
+        if self.norm_kind == "pre":
+            s = s + self.pffn(x_sum, self.n1(s))
+            h = self.n2(s)
+            return s + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
+        if self.norm_kind == "post":
+            s = self.n1(s + self.pffn(x_sum, s))
+            return self.n2(s + self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos))
+        s = self.pffn(x_sum, s)
+        return self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos)
+
+
+class InterFormer(nn.Module):
+    """InterFormer with the ablation switches the notebook uses.
+
+    flow: ``bidirectional`` (the paper), ``n2s`` (non-seq -> seq only: the Interaction Arch gets no S_sum),
+    ``s2n`` (seq -> non-seq only: no personalized FFN, CLS tokens are learned constants), ``separate`` (neither;
+    the two streams meet only in the head). sequence: ``full`` keeps the whole sequence through every layer;
+    ``mean`` summarizes it early by mean pooling (no Sequence Arch), the "aggressive aggregation" the paper
+    argues against. head_summaries: ``final`` applies one more Cross Arch after the last layer so the head
+    sees the last updates; ``last_layer`` reuses layer L's summaries as Algorithm 1 is printed.
+    """
+
+    def __init__(self, schema: Schema, dim: int = 16, layers: int = 2, n_cls: int = 4, n_pma: int = 2,
+                 n_recent: int = 2, heads: int = 2, interaction: str = "dhen", dhen_layers: int = 1,
+                 gating: str = "self", gate_act: str = "sigmoid", flow: str = "bidirectional",
+                 sequence: str = "full", norm: str = "pre", head_summaries: str = "final",
+                 head_hidden=(256, 128), rope: bool = True, cross_rank: int = 32, residual: bool = True,
+                 act: str = "swish"):
+        super().__init__()
+        for name, val, allowed in (("flow", flow, FLOWS), ("sequence", sequence, SEQUENCE_MODES),
+                                   ("interaction", interaction, INTERACTIONS), ("norm", norm, NORMS),
+                                   ("head_summaries", head_summaries, ("final", "last_layer"))):
+            if val not in allowed:
+                raise ValueError(f"InterFormer: {name} must be one of {allowed}, got {val!r}")
+        if not schema.sequence:
+            raise ValueError("InterFormer needs at least one sequence field in the schema")
+        if layers < 1 or n_cls < 1 or n_pma < 0 or n_recent < 0:
+            raise ValueError(f"InterFormer: need layers >= 1, n_cls >= 1, n_pma >= 0, n_recent >= 0; got "
+                             f"{layers}, {n_cls}, {n_pma}, {n_recent}")
+        self.schema, self.dim, self.flow, self.sequence, self.head_summaries = schema, dim, flow, sequence, head_summaries
+        self.n_cls = n_cls
+        self.emb = FeatureEmbedding(schema, dim)
+        n, k = self.emb.n_tokens, self.emb.n_sequences
+        self.merge = MaskNetMerge(k, dim, act=act)
+        n_ssum = 1 if sequence == "mean" else n_cls + n_pma + n_recent
+        s2n = flow in ("bidirectional", "s2n")
+        n2s = flow in ("bidirectional", "n2s")
+        n_cross = layers + (1 if head_summaries == "final" else 0)
+        self.cross = nn.ModuleList(CrossArch(n, dim, n_cls, n_pma, n_recent, heads, gating, gate_act)
+                                   for _ in range(n_cross))
+        self.interaction = nn.ModuleList(InteractionArch(n, n_ssum if s2n else 0, dim, interaction, dhen_layers,
+                                                         cross_rank, residual) for _ in range(layers))
+        if sequence == "full":
+            self.seq_arch = nn.ModuleList(SequenceArch(dim, n_cls, heads, n2s, norm, rope) for _ in range(layers))
+        else:
+            self.seq_arch = nn.ModuleList()
+        self.cls_const = None if n2s else nn.Parameter(torch.randn(n_cls, dim) * 0.1)
+        self.s2n, self.n2s = s2n, n2s
+        self.head = MLP((n_cls + n_ssum) * dim, list(head_hidden), 1, act=act)
+
+    def record_attention(self, on: bool = True) -> None:
+        """Keep each Sequence Arch's attention map of the next forward pass (slower; for plots)."""
+        for arch in self.seq_arch:
+            arch.attn.keep_weights = on
+
+    def attention_maps(self) -> list[torch.Tensor]:
+        """Per layer [B, heads, n_cls + T, n_cls + T] from the last forward pass with recording on."""
+        return [a.attn.last_weights for a in self.seq_arch if a.attn.last_weights is not None]
+
+    def preprocess(self, batch):
+        x = self.emb.tokens(batch)
+        seqs, mask = self.emb.sequences(batch)
+        return x, self.merge(seqs), mask.any(1)
+
+    def forward(self, batch, return_summaries: bool = False):
+        x, s, ev_mask = self.preprocess(batch)
+        b = x.shape[0]
+        x_sum = self.cross[0].summarize_x(x)
+        if self.sequence == "mean":
+            pooled = masked_mean(s, ev_mask).unsqueeze(1)
+            for inter in self.interaction:
+                x = inter(x, pooled if self.s2n else None)
+            x_sum = self.cross[-1].summarize_x(x)
+            s_sum = pooled
+        else:
+            cls = x_sum if self.n2s else self.cls_const.unsqueeze(0).expand(b, -1, -1)
+            s = torch.cat([cls, s], 1)
+            mask = torch.cat([ev_mask.new_ones(b, self.n_cls), ev_mask], 1)
+            pos = torch.cat([torch.arange(self.n_cls, device=x.device).expand(b, -1), mask_positions(ev_mask, self.n_cls)], 1)
+            for layer, (inter, seq_arch) in enumerate(zip(self.interaction, self.seq_arch)):
+                cross = self.cross[layer]
+                if layer > 0:
+                    x_sum = cross.summarize_x(x)
+                s_sum = cross.summarize_s(s, mask)
+                x, s = inter(x, s_sum if self.s2n else None), seq_arch(s, mask, pos, x_sum)
+            if self.head_summaries == "final":
+                x_sum, s_sum = self.cross[-1].summarize_x(x), self.cross[-1].summarize_s(s, mask)
+        logit = self.head(torch.cat([x_sum, s_sum], 1).flatten(1)).squeeze(-1)
+        return (logit, x_sum, s_sum) if return_summaries else logit
+
+
+# --------------------------------------------------------------------------- model zoo and experiment helpers
+MODEL_ZOO = {
+    "FM": FM, "FmFM": FmFM, "DNN": DNN, "DOT": DOT, "DCNv2": DCNv2, "DHEN": DHEN, "AutoInt+": AutoIntPlus,
+    "xDeepFM": XDeepFM, "Wukong": Wukong,
+    "DIN": DIN, "DIEN": DIEN, "BST": BST, "TransAct": TransAct, "InterFormer": InterFormer,
+}
+SEQUENTIAL = ("DIN", "DIEN", "BST", "TransAct", "InterFormer")
+
+
+def build_model(name: str, schema: Schema, dim: int, **kwargs) -> nn.Module:
+    if name not in MODEL_ZOO:
+        raise ValueError(f"unknown model {name!r}; the zoo has {list(MODEL_ZOO)}")
+    return MODEL_ZOO[name](schema, dim, **kwargs)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def run_grid(variants: dict, splits: CTRSplits, dim: int, seeds, train_cfg: dict, desc: str = "models") -> pd.DataFrame:
+    """Train every variant under every seed; one row per run with test metrics, size and training speed.
+
+    ``variants`` maps a label to ``(model_name, kwargs)``. Each run reseeds before building the model, so a
+    row depends only on its (variant, seed), not on what ran before it.
+    """
+    from ..train import TrainConfig, fit
+
+    rows = []
+    runs = [(label, spec, seed) for label, spec in variants.items() for seed in seeds]
+    for label, (name, kwargs), seed in tqdm(runs, desc=desc, unit="run"):
+        seed_everything(seed)
+        model = build_model(name, splits.schema, dim, **kwargs)
+        cfg = TrainConfig(**{**train_cfg, "seed": seed})
+        res = fit(model, splits, cfg, desc=f"{label} s{seed}")
+        rows.append({"model": label, "seed": seed, "auc": res.test["auc"], "gauc": res.test.get("gauc", np.nan),
+                     "logloss": res.test["logloss"], "params": n_params(model), "samples_per_s": res.samples_per_s,
+                     "epochs": res.best_epoch, "train_s": res.train_time_s})
+    return pd.DataFrame(rows)
+
+
+def summarize_grid(df: pd.DataFrame, sort_by: str = "auc") -> pd.DataFrame:
+    """Mean and standard deviation over seeds per model, best first."""
+    g = df.groupby("model", sort=False)
+    out = pd.DataFrame({
+        "auc": g.auc.mean(), "auc_sd": g.auc.std(ddof=0), "gauc": g.gauc.mean(), "gauc_sd": g.gauc.std(ddof=0),
+        "logloss": g.logloss.mean(), "logloss_sd": g.logloss.std(ddof=0), "params": g.params.first(),
+        "samples_per_s": g.samples_per_s.mean(), "seeds": g.seed.count(),
+    })
+    return out.sort_values(sort_by, ascending=sort_by == "logloss")
+
+
+def time_steps(model: nn.Module, data, batch_size: int, steps: int, lr: float = 1e-3, warmup: int = 3) -> float:
+    """Training samples per second over ``steps`` optimizer steps (after a short warm-up)."""
+    import torch.nn.functional as F
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    gen = torch.Generator().manual_seed(0)
+    batches = []
+    it = data.batches(batch_size, shuffle=True, generator=gen)
+    while len(batches) < steps + warmup:
+        try:
+            batches.append(next(it))
+        except StopIteration:
+            it = data.batches(batch_size, shuffle=True, generator=gen)
+    t0 = None
+    for i, batch in enumerate(batches):
+        if i == warmup:
+            t0 = time.perf_counter()
+        loss = F.binary_cross_entropy_with_logits(model(batch), batch["label"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return steps * batch_size / (time.perf_counter() - t0)

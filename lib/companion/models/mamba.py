@@ -1,0 +1,225 @@
+"""Mamba (selective state-space) block that runs anywhere: pure PyTorch scans, the CUDA kernel when present.
+
+The selective scan is the linear recurrence ``h_t = a_t * h_{t-1} + b_t`` with ``a_t = exp(delta_t A)`` and
+``b_t = delta_t B_t u_t``, read out as ``y_t = C_t . h_t + D u_t``. On CPU we solve it with a parallel scan
+(log-depth steps inside chunks, the chunk carries solved by the same scan recursively), which has the
+sequential loop's result to float precision at a few dozen vectorised steps instead of L Python steps.
+Its backward pass is the same scan run in reverse, so training does not keep log(L) copies of the state.
+
+When ``mamba-ssm`` is installed and the input is on a GPU, its fused CUDA ``selective_scan_fn`` is used
+instead (``use_kernel="auto"``); parameter names match ``mamba_ssm.modules.mamba_simple.Mamba`` so the
+two modules can load each other's ``state_dict``.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SCANS = ("chunked", "logstep", "sequential")
+
+
+# --------------------------------------------------------------------------------------------- scans
+def scan_sequential(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Reference: the recurrence one step at a time along dim 1 (h_0 = 0)."""
+    h = torch.zeros_like(b[:, 0])
+    out = []
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def _logstep(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hillis-Steele scan along dim 1: returns (h, running product of a); ceil(log2 L) vectorised steps."""
+    length, s = a.shape[1], 1
+    while s < length:
+        b_new = b.clone()
+        b_new[:, s:] += a[:, s:] * b[:, :-s]
+        a_new = a.clone()
+        a_new[:, s:] *= a[:, :-s]
+        a, b, s = a_new, b_new, s * 2
+    return b, a
+
+
+def _chunked(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Log-step scan inside chunks, then the per-chunk carries by the same method (recursively)."""
+    bsz, length = a.shape[:2]
+    if length <= chunk:
+        return _logstep(a, b)[0]
+    n_chunk = -(-length // chunk)
+    pad = n_chunk * chunk - length
+    if pad:
+        a = torch.cat([a, a.new_ones((bsz, pad) + a.shape[2:])], 1)
+        b = torch.cat([b, b.new_zeros((bsz, pad) + b.shape[2:])], 1)
+    rest = a.shape[2:]
+    h_loc, p_loc = _logstep(a.reshape(bsz * n_chunk, chunk, *rest), b.reshape(bsz * n_chunk, chunk, *rest))
+    h_loc = h_loc.view(bsz, n_chunk, chunk, *rest)
+    p_loc = p_loc.view(bsz, n_chunk, chunk, *rest)
+    carry = _chunked(p_loc[:, :, -1], h_loc[:, :, -1], chunk)  # state after each chunk
+    enter = torch.cat([carry.new_zeros((bsz, 1) + rest), carry[:, :-1]], 1)
+    h = h_loc + p_loc * enter[:, :, None]
+    return h.reshape(bsz, n_chunk * chunk, *rest)[:, :length]
+
+
+def _scan_nograd(a, b, method, chunk):
+    if method == "sequential":
+        return scan_sequential(a, b)
+    if method == "logstep":
+        return _logstep(a, b)[0]
+    if method == "chunked":
+        return _chunked(a, b, chunk)
+    raise ValueError(f"scan must be one of {SCANS}, got {method!r}")
+
+
+class _LinearScan(torch.autograd.Function):
+    """h = scan(a, b) with a hand-written backward: the gradient obeys the same recurrence, reversed."""
+
+    @staticmethod
+    def forward(ctx, a, b, method, chunk):
+        with torch.no_grad():
+            h = _scan_nograd(a, b, method, chunk)
+        ctx.save_for_backward(a, h)
+        ctx.method, ctx.chunk = method, chunk
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        a, h = ctx.saved_tensors
+        # g_t = grad_h_t + a_{t+1} g_{t+1}: a forward scan over the time-reversed sequence
+        a_next = torch.cat([a[:, 1:], a.new_ones(a[:, :1].shape)], 1)
+        g = _scan_nograd(a_next.flip(1), grad_h.flip(1), ctx.method, ctx.chunk).flip(1)
+        h_prev = torch.cat([h.new_zeros(h[:, :1].shape), h[:, :-1]], 1)
+        return g * h_prev, g, None, None
+
+
+def linear_scan(a: torch.Tensor, b: torch.Tensor, method: str = "chunked", chunk: int = 64) -> torch.Tensor:
+    """Solve h_t = a_t h_{t-1} + b_t (h_0 = 0) along dim 1 for tensors of shape (B, L, ...)."""
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if method not in SCANS:
+        raise ValueError(f"scan must be one of {SCANS}, got {method!r}")
+    if chunk < 2:
+        raise ValueError(f"chunk must be >= 2, got {chunk}")
+    if method == "sequential" and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        return scan_sequential(a, b)  # plain autograd through the loop: the reference for gradients
+    return _LinearScan.apply(a, b, method, chunk)
+
+
+def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "chunked", chunk: int = 64,
+                   max_elements: int = 1 << 24):
+    """Mamba's selective scan on (batch, L, d) inputs; B, C are (batch, L, n); A is (d, n).
+
+    Splits the batch so no (batch, L, d, n) intermediate exceeds ``max_elements`` (bounded CPU memory).
+    """
+    bsz, length, d = u.shape
+    n = A.shape[1]
+    step = max(1, max_elements // max(1, length * d * n))
+    outs = []
+    for s in range(0, bsz, step):
+        sl = slice(s, s + step)
+        dA = torch.exp(delta[sl, :, :, None] * A)
+        bu = (delta[sl] * u[sl])[:, :, :, None] * B[sl, :, None, :]
+        h = linear_scan(dA, bu, method, chunk)
+        outs.append(torch.einsum("bldn,bln->bld", h, C[sl]))
+    y = torch.cat(outs, 0)
+    if D is not None:
+        y = y + u * D
+    if z is not None:
+        y = y * F.silu(z)
+    return y
+
+
+@lru_cache(maxsize=1)
+def cuda_selective_scan():
+    """``mamba_ssm``'s CUDA selective_scan_fn, or None when the package is not installed."""
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except Exception:  # ImportError, or a build without its compiled extension
+        return None
+    return selective_scan_fn
+
+
+# --------------------------------------------------------------------------------------------- block
+class Mamba(nn.Module):
+    """The Mamba mixer (in_proj, depthwise causal conv, selective SSM, gate, out_proj); mamba-ssm defaults.
+
+    ``mask`` (B, L) marks real positions: masked ones are zeroed before the conv and get delta = 0, so they
+    pass the state through unchanged and a padded sequence gives exactly the unpadded result.
+    """
+
+    def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
+                 dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4, dt_scale: float = 1.0,
+                 conv_bias: bool = True, bias: bool = False, scan: str = "chunked", chunk: int = 64,
+                 use_kernel="auto"):
+        super().__init__()
+        if scan not in SCANS:
+            raise ValueError(f"scan must be one of {SCANS}, got {scan!r}")
+        if use_kernel not in ("auto", True, False):
+            raise ValueError(f"use_kernel must be 'auto', True or False, got {use_kernel!r}")
+        self.d_model, self.d_state, self.d_conv, self.expand = d_model, d_state, d_conv, expand
+        self.d_inner = int(expand * d_model)
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+        self.scan, self.chunk, self.use_kernel = scan, chunk, use_kernel
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias)
+        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1,
+                                bias=conv_bias)
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
+        std = self.dt_rank ** -0.5 * dt_scale
+        nn.init.uniform_(self.dt_proj.weight, -std, std)
+        dt = torch.exp(torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_init_floor)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        self.A_log._no_weight_decay = True
+        self.D._no_weight_decay = True
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
+
+    def _kernel(self, x):
+        if self.use_kernel is False or not x.is_cuda:
+            if self.use_kernel is True and not x.is_cuda:
+                raise RuntimeError("use_kernel=True needs a CUDA tensor: mamba-ssm's scan is CUDA-only")
+            return None
+        fn = cuda_selective_scan()
+        if fn is None and self.use_kernel is True:
+            raise RuntimeError("use_kernel=True but mamba-ssm is not installed (pip install mamba-ssm)")
+        return fn
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        length = x.shape[1]
+        xi, z = self.in_proj(x).chunk(2, dim=-1)
+        if mask is not None:
+            xi = xi * mask[..., None].to(xi.dtype)
+        xi = F.silu(self.conv1d(xi.transpose(1, 2))[..., :length].transpose(1, 2))
+        dt, B, C = torch.split(self.x_proj(xi), [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.softplus(self.dt_proj(dt))
+        if mask is not None:
+            delta = delta * mask[..., None].to(delta.dtype)
+        A = -torch.exp(self.A_log.float())
+        kernel = self._kernel(x)
+        if kernel is not None:
+            y = kernel(xi.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(), A,
+                       B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), self.D.float(),
+                       z=z.transpose(1, 2).contiguous(), delta_bias=None, delta_softplus=False).transpose(1, 2)
+        else:
+            y = selective_scan(xi, delta, A, B, C, self.D, z, method=self.scan, chunk=self.chunk)
+        return self.out_proj(y)
+
+
+class BiMamba(nn.Module):
+    """Two Mamba mixers, one reading the sequence forward and one backward, outputs summed (BiLSTM-style)."""
+
+    def __init__(self, d_model: int, **kwargs):
+        super().__init__()
+        self.fwd = Mamba(d_model, **kwargs)
+        self.bwd = Mamba(d_model, **kwargs)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        back = self.bwd(x.flip(1), None if mask is None else mask.flip(1)).flip(1)
+        return self.fwd(x, mask) + back
