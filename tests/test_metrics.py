@@ -50,3 +50,23 @@ def test_bad_inputs_raise():
         metrics.normalized_entropy([1, 0], [0.5, 0.5], base_ctr=0.0)
     with pytest.raises(ValueError, match="no group"):
         metrics.gauc([1, 1, 0], [0.1, 0.2, 0.3], [0, 0, 1])
+
+
+def test_device_choice_and_json_records():
+    import math
+
+    import torch
+
+    from companion import results, runtime
+
+    assert runtime.choose_device("cpu").type == "cpu"
+    assert runtime.choose_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device must be"):
+        runtime.choose_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            runtime.choose_device("cuda")
+    rec = results.jsonable({"a": np.float32(0.5), "b": torch.tensor([1, 2]), "c": math.nan, "d": (1, np.int64(2))})
+    assert rec == {"a": 0.5, "b": [1, 2], "c": None, "d": [1, 2]}
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        results.claim("x", 1, 2, "maybe")

@@ -1,0 +1,313 @@
+"""Model / PIM co-design (ToRS section 3.2): search a NASRec-Small architecture together with a 4- or 8-bit
+weight and activation width for every block, scoring each candidate by supernet log loss and by the
+analytic PIM cost of :mod:`companion.cost.pim`.
+
+A :class:`Design` is an architecture plus one ``(weight_bits, activation_bits)`` pair per block: 4 choices
+per block, 4^7 = 16,384 for seven blocks, the paper's count. Every crossbar-mapped layer of the block
+(FC, EFC, the dense-to-sparse merger, and the projections inside Dot-Product and FM) takes the block's bits;
+the head stays at 8 bits; the Dot-Product products and the FM run in float on the digital unit.
+
+The paper states no fitness formula. Two are offered:
+
+* ``penalty`` (default): ``logloss + beta * |E / E_target - 1|`` with E the simulated energy per inference
+  (TuNAS-style; NASRec's code carries the same hook for latency). One number, so the evolution's
+  tournaments need nothing new.
+* ``pareto``: the evolution ranks by log loss alone (the literal reading of the paper: hardware numbers
+  are simulated on the designs it finds), and the design is picked from the (log loss, energy, latency)
+  Pareto front of everything evaluated: the lowest-energy design within ``loss_tol`` of the best log loss.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..cost.flops import profile
+from ..cost.pim import PIMConfig, PIMOp, PIMReport, evaluate as pim_evaluate, nmp_baseline
+from ..cost.quant import FakeQuantModel, QuantPolicy, quantized
+from ..data.schema import CTRSplits, Schema
+from ..train import TrainConfig, fit
+from .evolution import regularized_evolution
+from .space import Arch, BlockChoice, SearchSpace
+from .supernet import NASRecNet, SuperNet
+from .training import SubnetEval, SupernetConfig, evaluate_subnet, train_supernet
+
+BIT_CHOICES = (4, 8)
+HEAD_BITS = (8, 8)
+Bits = tuple[tuple[int, int], ...]
+
+__all__ = ["Design", "CodesignConfig", "CodesignResult", "sample_design", "mutate_design", "quant_rules", "pim_ops",
+           "design_cost", "handcrafted_design", "train_quant_supernet", "score_design", "codesign_search",
+           "pareto_mask", "train_design", "compare", "BIT_CHOICES"]
+
+
+@dataclass(frozen=True)
+class Design:
+    arch: Arch
+    bits: Bits  # (weight bits, activation bits) per block
+
+    def canonical(self) -> "Design":
+        """Bits of blocks the head never reads do not matter: set them to 8/8 so equal designs hash equal."""
+        live = set(self.arch.active_blocks())
+        return Design(self.arch, tuple(tuple(b) if i in live else (8, 8) for i, b in enumerate(self.bits)))
+
+    def key(self) -> str:
+        return self.arch.key() + ":" + "".join(f"{w}{a}" for w, a in self.bits)
+
+    def mean_bits(self) -> float:
+        live = self.arch.active_blocks()
+        return float(np.mean([sum(self.bits[i]) / 2 for i in live]))
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch.to_dict(), "bits": [list(b) for b in self.bits]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Design":
+        try:
+            return cls(Arch.from_dict(d["arch"]), tuple((int(w), int(a)) for w, a in d["bits"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a design record ({e}): expected {{'arch': ..., 'bits': [[w, a], ...]}}") from e
+
+    def describe(self) -> str:
+        lines = self.arch.describe().splitlines()
+        return "\n".join(f"{ln}   w{w}/a{a}" for ln, (w, a) in zip(lines, self.bits))
+
+
+def _check_bits(bits: Bits, n: int, choices=BIT_CHOICES) -> None:
+    if len(bits) != n:
+        raise ValueError(f"a design needs one (w, a) bit pair per block: got {len(bits)} for {n} blocks")
+    for i, (w, a) in enumerate(bits):
+        if w not in choices or a not in choices:
+            raise ValueError(f"block {i}: bits ({w}, {a}) not in {choices}")
+
+
+def sample_design(space: SearchSpace, rng, choices=BIT_CHOICES, connections: str = "uniform") -> Design:
+    arch = space.sample(rng, connections=connections)
+    bits = tuple((int(rng.choice(choices)), int(rng.choice(choices))) for _ in range(space.num_blocks))
+    return Design(arch, bits).canonical()
+
+
+def mutate_design(space: SearchSpace, d: Design, rng, choices=BIT_CHOICES, p_bits: float = 0.3) -> Design:
+    """One mutation: re-sample one live block's bit pair (probability ``p_bits``) or one architecture field."""
+    if rng.random() < p_bits:
+        live = d.arch.active_blocks()
+        i = int(rng.choice(live))
+        bits = list(d.bits)
+        bits[i] = (int(rng.choice(choices)), int(rng.choice(choices)))
+        return Design(d.arch, tuple(bits)).canonical()
+    return Design(space.mutate(d.arch, rng), d.bits).canonical()
+
+
+def quant_rules(bits: Bits, head_bits=HEAD_BITS) -> dict:
+    """Policy rules for :class:`~companion.cost.quant.QuantPolicy`: block ``i`` -> its bits; everything else
+    (the head, which the supernet calls from its root module) -> ``head_bits``."""
+    rules = {"": tuple(head_bits), "head": tuple(head_bits)}
+    rules.update({f"blocks.{i}": tuple(b) for i, b in enumerate(bits)})
+    return rules
+
+
+_OPS_CACHE: dict = {}
+
+
+def _dummy_batch(schema: Schema) -> dict:
+    return {"dense": torch.zeros(1, len(schema.dense)), "sparse": torch.zeros(1, len(schema.sparse), dtype=torch.long)}
+
+
+def pim_ops(schema: Schema, space: SearchSpace, design: Design, head_bits=HEAD_BITS) -> list[PIMOp]:
+    """The operators of ``design`` as the PIM model sees them, read off a traced forward pass of the
+    standalone model: each linear layer becomes a crossbar op (applied ``rows / batch`` times per sample,
+    e.g. once per embedding dimension for EFC), the Dot-Product's pairwise products and the FM become
+    digital ops."""
+    key = (id(schema), space, design.arch.key())
+    if key not in _OPS_CACHE:
+        torch.manual_seed(0)
+        model = NASRecNet(schema, space, design.arch)
+        prof = profile(model, _dummy_batch(schema))
+        recs = []
+        for o in prof.ops:
+            parts = o.module.split(".")
+            block = int(parts[1]) if parts[0] == "blocks" else -1
+            op = parts[2] if block >= 0 else "head"
+            if o.kind == "linear":
+                recs.append(("crossbar", o.module, block, op, o.in_features, o.out_features, o.rows, 0))
+            else:
+                recs.append(("digital", o.module, block, op, 0, 0, 0, o.flops // 2))
+        for i in design.arch.active_blocks():
+            c = design.arch.blocks[i]
+            if c.sparse_to_dense:  # FM: (sum_t e)^2 - sum_t e^2 over the sparse op's t tokens of width E
+                recs.append(("digital", f"blocks.{i}.fm_merge.fm", i, "fm_merge", 0, 0, 0, 2 * c.sparse_dim * space.emb_dim))
+        _OPS_CACHE[key] = recs
+    ops = []
+    for kind, name, block, op, fin, fout, rows, macs in _OPS_CACHE[key]:
+        w, a = design.bits[block] if block >= 0 else head_bits
+        ops.append(PIMOp(name, kind, fin, fout, max(rows, 1), w, a, macs, block, op))
+    return ops
+
+
+def design_cost(schema: Schema, space: SearchSpace, design: Design, cfg: PIMConfig = PIMConfig()) -> PIMReport:
+    return pim_evaluate(pim_ops(schema, space, design), cfg)
+
+
+def handcrafted_design(space: SearchSpace, bits: int = 8, width: int | None = None) -> Design:
+    """A DLRM-like hand design in NASRec-Small: bottom FC on the raw dense features, a Dot-Product
+    interaction with the embeddings, then a chain of FCs ("top MLP"); EFC keeps the raw tokens, no mergers.
+    Width: the second-largest dense width (wide, as hand designs are); every block at ``bits``."""
+    dims = space.dense_dims
+    width = width or (dims[-2] if len(dims) > 1 else dims[-1])
+    if width not in dims:
+        raise ValueError(f"width {width} is not a dense width of this space {dims}")
+    if "fc" not in space.dense_ops or "dot" not in space.dense_ops or "efc" not in space.sparse_ops:
+        raise ValueError("the hand-crafted design needs fc and dot dense ops and the efc sparse op (NASRec-Small)")
+    tok = space.sparse_dims[-1]
+    blocks = [BlockChoice("fc", "efc", width, tok, dense_in=(0,), sparse_in=(0,))]
+    if space.num_blocks > 1:
+        blocks.append(BlockChoice("dot", "efc", width, tok, dense_in=(1,), sparse_in=(0,)))
+    for i in range(2, space.num_blocks):
+        blocks.append(BlockChoice("fc", "efc", width, tok, dense_in=(i,), sparse_in=(i,)))
+    arch = space.validate(Arch(tuple(blocks)))
+    return Design(arch, tuple((bits, bits) for _ in blocks))
+
+
+def train_quant_supernet(supernet: SuperNet, splits: CTRSplits, cfg: SupernetConfig | None = None,
+                         choices=BIT_CHOICES, desc: str = "quantized supernet") -> dict:
+    """NASRec supernet training with quantization in the loop: every step samples a path and a bit pair
+    per block, and the forward runs fake-quantized under those bits (straight-through gradients)."""
+    cfg = cfg or SupernetConfig()
+    space = supernet.space
+    policy = QuantPolicy(quant_rules(((8, 8),) * space.num_blocks))
+
+    def sampler(rng):
+        policy.set(quant_rules(tuple((int(rng.choice(choices)), int(rng.choice(choices))) for _ in range(space.num_blocks))))
+        return space.sample(rng, connections="binomial")
+
+    with quantized(supernet, policy):
+        return train_supernet(supernet, splits, cfg, sampler=sampler, desc=desc)
+
+
+def score_design(supernet: SuperNet, design: Design, splits: CTRSplits, ev: SubnetEval | None = None) -> dict:
+    """Supernet log loss / AUC of ``design`` with its bits applied (fake-quant), after the optional head fine-tune."""
+    policy = QuantPolicy(quant_rules(design.bits))
+    with quantized(supernet, policy):
+        return evaluate_subnet(supernet, design.arch, splits, ev)
+
+
+@dataclass
+class CodesignConfig:
+    objective: str = "penalty"  # penalty | pareto
+    beta: float = 0.05  # penalty weight on |E / E_target - 1|
+    energy_target: float = 0.5  # E_target as a fraction of the hand-crafted all-8-bit design's energy
+    loss_tol: float = 0.002  # pareto: pick the lowest-energy design within this log loss of the best
+    population: int = 32
+    sample_size: int = 8
+    children: int = 4
+    generations: int = 20
+    p_bits: float = 0.3
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.objective not in ("penalty", "pareto"):
+            raise ValueError(f"objective must be 'penalty' or 'pareto', got {self.objective!r}")
+        if self.beta < 0 or not self.energy_target > 0 or self.loss_tol < 0:
+            raise ValueError(f"need beta >= 0, energy_target > 0, loss_tol >= 0; got {self.beta}, {self.energy_target}, {self.loss_tol}")
+
+
+@dataclass
+class CodesignResult:
+    table: pd.DataFrame  # every evaluated design: logloss, auc, latency_us, energy_nj, area_mm2, objective, ...
+    chosen: Design
+    handcrafted: Design
+    hand_cost: dict
+    config: CodesignConfig
+    designs: dict = field(default_factory=dict)  # key -> Design
+
+    def front(self, x: str = "energy_nj") -> pd.DataFrame:
+        """The (log loss, x) Pareto front of the evaluated designs, sorted by x."""
+        t = self.table
+        m = pareto_mask(t[["logloss", x]].to_numpy())
+        return t[m].sort_values(x)
+
+
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """True for rows no other row dominates (all objectives minimised)."""
+    p = np.asarray(points, dtype=float)
+    n = len(p)
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        dominated = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def codesign_search(supernet: SuperNet, splits: CTRSplits, cfg: CodesignConfig | None = None,
+                    ev: SubnetEval | None = None, pim: PIMConfig = PIMConfig()) -> CodesignResult:
+    """Regularized evolution over designs (architecture + per-block bits) on a trained supernet."""
+    cfg = cfg or CodesignConfig()
+    space, schema = supernet.space, splits.schema
+    hand = handcrafted_design(space)
+    hand_cost = design_cost(schema, space, hand, pim).summary()
+    e_target = cfg.energy_target * hand_cost["energy_nj"]
+    rows, designs = {}, {}
+
+    def evaluate(d: Design) -> float:
+        k = d.key()
+        if k not in rows:
+            m = score_design(supernet, d, splits, ev)
+            c = design_cost(schema, space, d, pim).summary()
+            pen = cfg.beta * abs(c["energy_nj"] / e_target - 1)
+            rows[k] = {"key": k, "order": len(rows), **m, **c, "mean_bits": d.mean_bits(), "penalty": pen,
+                       "objective": m["logloss"] + pen, "active_blocks": len(d.arch.active_blocks())}
+            designs[k] = d
+        return rows[k]["objective"] if cfg.objective == "penalty" else rows[k]["logloss"]
+
+    regularized_evolution(
+        lambda r: sample_design(space, r), lambda d, r: mutate_design(space, d, r, p_bits=cfg.p_bits), evaluate,
+        key=lambda d: d.key(), population_size=cfg.population, sample_size=min(cfg.sample_size, cfg.population),
+        n_children=cfg.children, generations=cfg.generations, seed=cfg.seed, progress=cfg.progress,
+        desc=f"co-design ({cfg.objective})")
+    table = pd.DataFrame(list(rows.values()))
+    if cfg.objective == "penalty":
+        best = table.loc[table["objective"].idxmin(), "key"]
+    else:
+        front = table[pareto_mask(table[["logloss", "energy_nj", "latency_us"]].to_numpy())]
+        ok = front[front["logloss"] <= front["logloss"].min() + cfg.loss_tol]
+        best = ok.loc[ok["energy_nj"].idxmin(), "key"]
+    table["chosen"] = table["key"] == best
+    return CodesignResult(table, designs[best], hand, hand_cost, cfg, designs)
+
+
+def train_design(splits: CTRSplits, space: SearchSpace, design: Design | None, cfg: TrainConfig, seed: int = 0,
+                 arch: Arch | None = None, desc: str = "from scratch") -> tuple[torch.nn.Module, dict]:
+    """Train a design from scratch as a standalone model, fake-quantized at its bits (``design=None`` with
+    ``arch``: float). Returns the (wrapped) model and its test metrics."""
+    torch.manual_seed(seed)
+    arch = design.arch if design is not None else arch
+    if arch is None:
+        raise ValueError("train_design needs a design or an arch")
+    model = NASRecNet(splits.schema, space, arch)
+    if design is not None:
+        model = FakeQuantModel(model, quant_rules(design.bits))
+    res = fit(model, splits, cfg, desc=desc)
+    return model, {**res.test, "train_time_s": res.train_time_s}
+
+
+def compare(schema: Schema, space: SearchSpace, chosen: Design, hand: Design, pim: PIMConfig = PIMConfig()) -> dict:
+    """Speed-up and energy efficiency of ``chosen`` over ``hand`` on the PIM model, and of both over the
+    RecNMP-style near-memory digital baseline."""
+    c, h = design_cost(schema, space, chosen, pim), design_cost(schema, space, hand, pim)
+    nc = nmp_baseline(pim_ops(schema, space, chosen))
+    return {
+        "speedup_vs_hand": h.latency_ns / c.latency_ns,
+        "energy_eff_vs_hand": h.energy_pj / c.energy_pj,
+        "area_ratio_vs_hand": h.area_mm2 / max(c.area_mm2, 1e-12),
+        "speedup_vs_nmp": nc.latency_ns / c.latency_ns,
+        "energy_eff_vs_nmp": nc.energy_pj / c.energy_pj,
+        "chosen": c.summary(), "hand": h.summary(),
+    }
+

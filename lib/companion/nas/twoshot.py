@@ -1,0 +1,245 @@
+"""Two-shot NAS (TS-NAS) with FGPS, and the baselines it is compared with on the same budget.
+
+Pipeline (FGPS paper §3-4, addendum §3.5): first-shot supernet (NASRec sampling) -> score random paths on
+it (inherited weights + head fine-tune) -> fit a path predictor -> predictor-guided regularized evolution
+collects a large well-performing path set -> dedupe, cut the worst tail -> choose the second-shot path set
+-> train a second-shot supernet (initialised from the first) on those paths only -> regularized evolution
+on it -> train its top-k from scratch.
+
+The path set of the second shot is what the strategies differ in:
+
+* ``uniform``: no set; the second shot keeps NASRec's uniform sampling (one-shot NASRec with the same budget);
+* ``quality``: the ``n_paths`` best paths by predicted log loss;
+* ``fgps``: Algorithm 1 over the tail-cut pool.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import kendalltau, spearmanr
+from tqdm.auto import tqdm
+
+from ..data.schema import CTRSplits
+from ..train import TrainConfig
+from .evolution import EvolutionResult, regularized_evolution
+from .fgps import cut_tail, dedupe, fgps_select, mean_pairwise_hamming, quality_topk, random_subset, set_entropy
+from .predictor import PredictorConfig, fit_predictor
+from .space import BINARY_DENSE_OPS, Arch, SearchSpace
+from .supernet import SuperNet
+from .training import SubnetEval, SupernetConfig, evaluate_subnet, train_standalone, train_supernet
+
+STRATEGIES = ("uniform", "quality", "fgps")
+
+
+@dataclass
+class TwoShotConfig:
+    # supernets
+    first_shot_steps: int = 1000
+    second_shot_steps: int = 1000
+    batch_size: int = 512
+    lr: float = 0.12
+    optimizer: str = "adagrad"
+    warmup_frac: float = 0.2
+    # scoring a path on a supernet
+    finetune_steps: int = 500
+    finetune_lr: float = 0.04
+    eval_rows: int | None = None
+    # predictor
+    predictor_paths: int = 500
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    # predictor-guided evolution -> well-performing pool (paper: 20K population, 51, 64 children, keep 10, 20K generations)
+    pool_population: int = 20000
+    pool_sample: int = 51
+    pool_children: int = 64
+    pool_keep: int = 10
+    pool_generations: int = 20000
+    tail_cut: float = 0.075
+    # second-shot path sets
+    n_paths: int = 5500
+    fgps_batch: int = 200
+    fgps_k: int = 20
+    # second-shot search (NASRec EA settings)
+    ea_population: int = 128
+    ea_sample: int = 64
+    ea_children: int = 8
+    ea_generations: int = 240
+    # from scratch
+    top_k: int = 15
+    scratch: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=256, lr=1e-3, monitor="logloss", patience=1))
+    strategies: tuple[str, ...] = STRATEGIES
+    progress: bool = True
+
+    def __post_init__(self):
+        bad = [s for s in self.strategies if s not in STRATEGIES]
+        if bad:
+            raise ValueError(f"unknown strategies {bad}; choose from {STRATEGIES}")
+        for name in ("first_shot_steps", "second_shot_steps", "predictor_paths", "pool_population", "n_paths",
+                     "ea_population", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def supernet_cfg(self, steps: int, seed: int) -> SupernetConfig:
+        return SupernetConfig(steps=steps, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
+                              warmup_frac=self.warmup_frac, seed=seed, progress=self.progress)
+
+    def eval_cfg(self, seed: int) -> SubnetEval:
+        return SubnetEval(finetune_steps=self.finetune_steps, finetune_lr=self.finetune_lr, batch_size=self.batch_size,
+                          eval_rows=self.eval_rows, seed=seed)
+
+
+@dataclass
+class TwoShotResult:
+    seed: int
+    space: SearchSpace
+    first_shot: dict
+    predictor_report: dict
+    pool: list[Arch]  # deduplicated, tail-cut well-performing set
+    pool_predicted: np.ndarray
+    path_sets: dict[str, list[Arch]]  # strategy -> second-shot paths ("uniform": a same-size uniform draw, for statistics only)
+    fgps_entropy_trace: list[float]
+    searches: dict[str, EvolutionResult]
+    scratch: pd.DataFrame  # one row per (candidate, strategy): supernet score, from-scratch valid/test log loss
+    summary: pd.DataFrame  # one row per strategy
+    timings: dict[str, float]
+
+
+def _score_paths(supernet, archs, splits, cfg, progress, desc):
+    return np.array([evaluate_subnet(supernet, a, splits, cfg)["logloss"]
+                     for a in tqdm(archs, desc=desc, disable=not progress, leave=False)])
+
+
+def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed: int = 0) -> TwoShotResult:
+    """The whole comparison for one seed; every strategy gets the same first shot, budget and evaluation."""
+    t, times = time.perf_counter(), {}
+    rng = np.random.default_rng(seed)
+
+    def tick(name):
+        nonlocal t
+        now = time.perf_counter()
+        times[name] = times.get(name, 0.0) + now - t
+        t = now
+
+    torch.manual_seed(seed)
+    first = SuperNet(splits.schema, space)
+    first_hist = train_supernet(first, splits, cfg.supernet_cfg(cfg.first_shot_steps, seed), desc=f"first shot (seed {seed})")
+    tick("first_shot")
+
+    # predictor data: random distinct paths scored on the first shot
+    rand, seen = [], set()
+    while len(rand) < cfg.predictor_paths:
+        a = space.sample(rng)
+        if a.key() not in seen:
+            seen.add(a.key())
+            rand.append(a)
+    ecfg = cfg.eval_cfg(seed)
+    rand_loss = _score_paths(first, rand, splits, ecfg, cfg.progress, "predictor data")
+    tick("predictor_data")
+    predictor, report = fit_predictor(space.encode_many(rand), rand_loss, space.cardinalities(), replace(cfg.predictor, seed=seed))
+    tick("predictor")
+
+    # well-performing pool from predictor-guided evolution
+    pool_ea = regularized_evolution(
+        lambda r: space.sample(r), lambda a, r: space.mutate(a, r),
+        evaluate_batch=lambda archs: predictor.predict(space.encode_many(archs)), key=Arch.key,
+        population_size=cfg.pool_population, sample_size=min(cfg.pool_sample, cfg.pool_population),
+        n_children=cfg.pool_children, generations=cfg.pool_generations, keep_children=cfg.pool_keep,
+        seed=rng, progress=cfg.progress, desc="predictor-guided pool")
+    pool = [a for a, _ in pool_ea.entrants]
+    pred = np.array([f for _, f in pool_ea.entrants])
+    codes = space.encode_many(pool)
+    keep = dedupe(codes, pred)
+    keep = keep[cut_tail(pred[keep], cfg.tail_cut)]
+    pool, pred, codes = [pool[i] for i in keep], pred[keep], codes[keep]
+    n_paths = min(cfg.n_paths, len(pool))
+    sel_fgps, trace = fgps_select(codes, n_paths, cfg.fgps_batch, cfg.fgps_k, seed=seed, trace=True)
+    uniform_draw = [space.sample(rng) for _ in range(n_paths)]
+    path_sets = {"uniform": uniform_draw, "quality": [pool[i] for i in quality_topk(pred, n_paths)],
+                 "fgps": [pool[i] for i in sel_fgps], "pool_random": [pool[i] for i in random_subset(len(pool), n_paths, seed)]}
+    tick("path_sets")
+
+    searches, scores = {}, {}
+    for strat in cfg.strategies:
+        sn = copy.deepcopy(first)
+        paths = path_sets[strat]
+        sampler = None if strat == "uniform" else (lambda r, p=paths: p[int(r.integers(len(p)))])
+        scfg = replace(cfg.supernet_cfg(cfg.second_shot_steps, seed + 1), warmup_frac=cfg.warmup_frac)
+        train_supernet(sn, splits, scfg, sampler=sampler, desc=f"second shot: {strat}")
+        tick(f"second_shot_{strat}")
+        scores[strat] = sn
+        searches[strat] = regularized_evolution(
+            lambda r: space.sample(r), lambda a, r: space.mutate(a, r),
+            lambda a, sn=sn: evaluate_subnet(sn, a, splits, ecfg)["logloss"], key=Arch.key,
+            population_size=cfg.ea_population, sample_size=min(cfg.ea_sample, cfg.ea_population),
+            n_children=cfg.ea_children, generations=cfg.ea_generations, seed=seed + 2,
+            progress=cfg.progress, desc=f"search: {strat}")
+        tick(f"search_{strat}")
+
+    # from scratch: the union of every strategy's top-k, scored by every second-shot supernet
+    cands: dict[str, Arch] = {}
+    origin: dict[str, list[str]] = {}
+    for strat, res in searches.items():
+        for a, _ in res.top(cfg.top_k, key=Arch.key):
+            cands.setdefault(a.key(), a)
+            origin.setdefault(a.key(), []).append(strat)
+    rows = []
+    for key, a in tqdm(cands.items(), desc="from scratch", disable=not cfg.progress, leave=False):
+        sr = train_standalone(splits, space, a, replace(cfg.scratch, seed=seed, progress=False), seed=seed)
+        row = {"key": key, "found_by": ",".join(origin[key]), "scratch_valid_logloss": sr.valid["logloss"],
+               "scratch_test_logloss": sr.test["logloss"], "scratch_test_auc": sr.test["auc"], "params": sr.params}
+        for strat, sn in scores.items():
+            row[f"supernet_{strat}"] = evaluate_subnet(sn, a, splits, ecfg)["logloss"]
+        rows.append(row)
+    scratch = pd.DataFrame(rows)
+    tick("scratch")
+
+    summary = []
+    for strat in cfg.strategies:
+        mine = scratch[scratch.found_by.str.split(",").apply(lambda s, st=strat: st in s)]
+        by_super = mine.sort_values(f"supernet_{strat}").iloc[0]
+        by_valid = mine.sort_values("scratch_valid_logloss").iloc[0]
+        tau = kendalltau(scratch[f"supernet_{strat}"], scratch.scratch_test_logloss).statistic
+        rho = spearmanr(scratch[f"supernet_{strat}"], scratch.scratch_test_logloss).statistic
+        ps = path_sets[strat]
+        summary.append({
+            "strategy": strat, "seed": seed,
+            "path_set_entropy": set_entropy(space.encode_many(ps)),
+            "path_set_mean_hamming": mean_pairwise_hamming(space.encode_many(ps[:500])),
+            "search_best_supernet_logloss": searches[strat].best[1],
+            "kendall_tau": float(tau), "spearman_rho": float(rho),
+            "best_by_supernet_test_logloss": float(by_super.scratch_test_logloss),
+            "final_test_logloss": float(by_valid.scratch_test_logloss),  # top-k from scratch, picked on valid (NASRec protocol)
+            "final_test_auc": float(by_valid.scratch_test_auc),
+            "final_key": by_valid.key,
+        })
+    summary = pd.DataFrame(summary)
+    return TwoShotResult(seed, space, first_hist, report, pool, pred, path_sets, trace, searches, scratch, summary, times)
+
+
+def op_usage(archs: list[Arch]) -> pd.DataFrame:
+    """How often each operator and merger appears in the blocks the head actually reads."""
+    rows = []
+    for a in archs:
+        for i in a.active_blocks():
+            b = a.blocks[i]
+            rows += [{"kind": "dense op", "choice": b.dense_op}, {"kind": "sparse op", "choice": b.sparse_op}]
+            if b.dense_to_sparse:
+                rows.append({"kind": "merger", "choice": "dense->sparse"})
+            if b.sparse_to_dense:
+                rows.append({"kind": "merger", "choice": "sparse->dense (FM)"})
+            if b.dense_op in BINARY_DENSE_OPS and b.left == b.right:
+                rows.append({"kind": "motif", "choice": "self-" + b.dense_op})
+    df = pd.DataFrame(rows, columns=["kind", "choice"])
+    return df.value_counts().rename("count").reset_index().sort_values(["kind", "count"], ascending=[True, False])
+
+
+def strategy_entropies(space: SearchSpace, res: TwoShotResult) -> dict[str, float]:
+    """Entropy of each path set next to the pool it was drawn from and the space's maximum."""
+    out = {k: set_entropy(space.encode_many(v)) for k, v in res.path_sets.items()}
+    out["whole pool"] = set_entropy(space.encode_many(res.pool))
+    out["space maximum"] = space.max_entropy()
+    return out
