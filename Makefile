@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/companion run --all --scale $(SCALE)
-	$(BIN)/companion report
+	$(BIN)/companion run --all --scale $(SCALE); status=$$?; $(BIN)/companion report; exit $$status
 
 report: setup
 	$(BIN)/companion report

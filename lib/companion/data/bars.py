@@ -78,12 +78,15 @@ def _read_csv(path: Path, spec: BarsSpec, max_rows: int | None) -> pd.DataFrame:
     missing = [c for c in need if c not in header]
     if missing:
         raise DataFormatError(path, 1, f"{spec.name} header lacks columns {missing}; found {header}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=max_rows, usecols=need,
-                         on_bad_lines="error", engine="c")
-    except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise DataFormatError(path, int(m.group(1)) if m else None, f"malformed CSV row ({e})") from None
+    # field count per line first (BARS files have no quoting): pandas would pad short rows silently
+    lines = pd.read_csv(path, sep="\x1f", header=None, dtype=str, quoting=3, nrows=None if max_rows is None else max_rows + 1,
+                        keep_default_na=False, skip_blank_lines=False)[0]
+    commas = lines.str.count(",").to_numpy()
+    bad = np.flatnonzero(commas != len(header) - 1)
+    if len(bad):
+        i = int(bad[0])
+        raise DataFormatError(path, i + 1, f"row has {commas[i] + 1} fields, the header has {len(header)}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=max_rows, usecols=need, engine="c")
     bad = ~df[spec.label].isin(["0", "1", "0.0", "1.0"])
     if bad.any():
         i = int(bad.to_numpy().argmax())
@@ -113,7 +116,7 @@ def _encode_seq(series: pd.Series, vocab: dict, splitter: str, max_len: int) -> 
     parts = series.str.split(splitter, regex=False)
     lengths = parts.str.len().to_numpy()
     flat = parts.explode()
-    ids = flat.map(vocab).fillna(OOV).astype(np.int64).to_numpy()
+    ids = np.array(flat.map(vocab).fillna(OOV).astype(np.int64).to_numpy())
     ids[(flat == "").to_numpy()] = PAD
     out = np.zeros((len(series), max_len), dtype=np.int64)
     ends = np.cumsum(lengths)

@@ -26,6 +26,11 @@ def _codes(values: pd.Series) -> np.ndarray:
     return pd.Categorical(values, categories=sorted(values.unique())).codes.astype(np.int64) + 1
 
 
+def _standardize(v: np.ndarray) -> np.ndarray:
+    sd = v.std()
+    return (v - v.mean()) / (sd if sd > 0 else 1.0)
+
+
 def build_sequential_ctr(ratings: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, genres: list[str],
                          max_len: int = 20, threshold: int = 4, fractions=(0.8, 0.1, 0.1),
                          source: str = "MovieLens-100K") -> CTRSplits:
@@ -96,7 +101,7 @@ def build_sequential_ctr(ratings: pd.DataFrame, users: pd.DataFrame, items: pd.D
     ])
     y = year[ipos]
     lh = np.log1p(rank)
-    dense = np.stack([(y - y.mean()) / y.std(), (lh - lh.mean()) / lh.std()], 1).astype(np.float32)
+    dense = np.stack([_standardize(y), _standardize(lh)], 1).astype(np.float32)
     sparse = np.stack([u, age, gender, occupation, zip1, item_ids, item_genre, decade], 1).astype(np.int64)
     seq = np.stack([hist_items, hist_genres], 1).astype(np.int64)
     label = (r.rating.to_numpy() >= threshold).astype(np.float32)

@@ -2,8 +2,9 @@
 
 The selective scan is the linear recurrence ``h_t = a_t * h_{t-1} + b_t`` with ``a_t = exp(delta_t A)`` and
 ``b_t = delta_t B_t u_t``, read out as ``y_t = C_t . h_t + D u_t``. On CPU we solve it with a parallel scan
-(log-depth steps inside chunks, the chunk carries solved by the same scan recursively), which has the
-sequential loop's result to float precision at a few dozen vectorised steps instead of L Python steps.
+(chunks advance together, then the chunk carries are scanned by the same method; or a log-depth
+Hillis-Steele scan), which gives the sequential loop's result to float precision in about 2*sqrt(L)
+vectorised steps instead of L.
 Its backward pass is the same scan run in reverse, so training does not keep log(L) copies of the state.
 
 When ``mamba-ssm`` is installed and the input is on a GPU, its fused CUDA ``selective_scan_fn`` is used
@@ -45,24 +46,41 @@ def _logstep(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return b, a
 
 
-def _chunked(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Log-step scan inside chunks, then the per-chunk carries by the same method (recursively)."""
+def _chunked(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """Two-level scan: all chunks advance together through their T steps (vectorised across chunks), the
+    chunk-to-chunk carries are scanned (recursively, same method), then each chunk is rerun from its carry.
+
+    About 3*sqrt(L) vectorised steps instead of L and O(L) work, which is what a CPU wants: the log-step
+    scan makes log(L) full passes over the (B, L, d, n) state and is memory-bound.
+    """
     bsz, length = a.shape[:2]
-    if length <= chunk:
-        return _logstep(a, b)[0]
-    n_chunk = -(-length // chunk)
-    pad = n_chunk * chunk - length
+    t_len = chunk or max(8, math.isqrt(length - 1) + 1)
+    if length <= t_len:
+        return scan_sequential(a, b)
+    n_chunk = -(-length // t_len)
+    pad = n_chunk * t_len - length
     if pad:
         a = torch.cat([a, a.new_ones((bsz, pad) + a.shape[2:])], 1)
         b = torch.cat([b, b.new_zeros((bsz, pad) + b.shape[2:])], 1)
     rest = a.shape[2:]
-    h_loc, p_loc = _logstep(a.reshape(bsz * n_chunk, chunk, *rest), b.reshape(bsz * n_chunk, chunk, *rest))
-    h_loc = h_loc.view(bsz, n_chunk, chunk, *rest)
-    p_loc = p_loc.view(bsz, n_chunk, chunk, *rest)
-    carry = _chunked(p_loc[:, :, -1], h_loc[:, :, -1], chunk)  # state after each chunk
-    enter = torch.cat([carry.new_zeros((bsz, 1) + rest), carry[:, :-1]], 1)
-    h = h_loc + p_loc * enter[:, :, None]
-    return h.reshape(bsz, n_chunk * chunk, *rest)[:, :length]
+    a = a.view(bsz, n_chunk, t_len, *rest)
+    b = b.view(bsz, n_chunk, t_len, *rest)
+    # pass 1: every chunk from a zero state, keeping only its end state and the product of its a's
+    h = torch.zeros_like(b[:, :, 0])
+    p = torch.ones_like(h)
+    for t in range(t_len):
+        h = torch.addcmul(b[:, :, t], a[:, :, t], h)
+        p = p * a[:, :, t]
+        if t % 16 == 15:
+            p.masked_fill_(p < 1e-30, 0.0)  # keep denormals (very slow on CPU) out; error < 1e-30 * |h|
+    carry = _chunked(p, h, chunk)  # state after each chunk, by the same scan one level up
+    # pass 2: rerun every chunk from its true entering state, now storing all states
+    h = torch.cat([carry.new_zeros((bsz, 1) + rest), carry[:, :-1]], 1)
+    out = torch.empty_like(b)
+    for t in range(t_len):
+        h = torch.addcmul(b[:, :, t], a[:, :, t], h)
+        out[:, :, t] = h
+    return out.view(bsz, n_chunk * t_len, *rest)[:, :length]
 
 
 def _scan_nograd(a, b, method, chunk):
@@ -96,20 +114,20 @@ class _LinearScan(torch.autograd.Function):
         return g * h_prev, g, None, None
 
 
-def linear_scan(a: torch.Tensor, b: torch.Tensor, method: str = "chunked", chunk: int = 64) -> torch.Tensor:
+def linear_scan(a: torch.Tensor, b: torch.Tensor, method: str = "chunked", chunk: int | None = None) -> torch.Tensor:
     """Solve h_t = a_t h_{t-1} + b_t (h_0 = 0) along dim 1 for tensors of shape (B, L, ...)."""
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if method not in SCANS:
         raise ValueError(f"scan must be one of {SCANS}, got {method!r}")
-    if chunk < 2:
-        raise ValueError(f"chunk must be >= 2, got {chunk}")
+    if chunk is not None and chunk < 2:
+        raise ValueError(f"chunk must be >= 2 (or None: about sqrt(L)), got {chunk}")
     if method == "sequential" and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
         return scan_sequential(a, b)  # plain autograd through the loop: the reference for gradients
     return _LinearScan.apply(a, b, method, chunk)
 
 
-def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "chunked", chunk: int = 64,
+def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "chunked", chunk: int | None = None,
                    max_elements: int = 1 << 24):
     """Mamba's selective scan on (batch, L, d) inputs; B, C are (batch, L, n); A is (d, n).
 
@@ -121,7 +139,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "chunked", c
     outs = []
     for s in range(0, bsz, step):
         sl = slice(s, s + step)
-        dA = torch.exp(delta[sl, :, :, None] * A)
+        log_a = delta[sl, :, :, None] * A
+        dA = torch.exp(log_a).masked_fill(log_a < -80, 0.0)  # keep denormals (slow on CPU) out
         bu = (delta[sl] * u[sl])[:, :, :, None] * B[sl, :, None, :]
         h = linear_scan(dA, bu, method, chunk)
         outs.append(torch.einsum("bldn,bln->bld", h, C[sl]))
@@ -153,7 +172,7 @@ class Mamba(nn.Module):
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
                  dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4, dt_scale: float = 1.0,
-                 conv_bias: bool = True, bias: bool = False, scan: str = "chunked", chunk: int = 64,
+                 conv_bias: bool = True, bias: bool = False, scan: str = "chunked", chunk: int | None = None,
                  use_kernel="auto"):
         super().__init__()
         if scan not in SCANS:

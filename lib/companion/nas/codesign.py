@@ -41,13 +41,16 @@ Bits = tuple[tuple[int, int], ...]
 
 __all__ = ["Design", "CodesignConfig", "CodesignResult", "sample_design", "mutate_design", "quant_rules", "pim_ops",
            "design_cost", "handcrafted_design", "train_quant_supernet", "score_design", "codesign_search",
-           "pareto_mask", "train_design", "compare", "BIT_CHOICES"]
+           "pareto_mask", "train_design", "compare", "codesign_space", "BIT_CHOICES"]
 
 
 @dataclass(frozen=True)
 class Design:
     arch: Arch
     bits: Bits  # (weight bits, activation bits) per block
+
+    def __post_init__(self):
+        _check_bits(self.bits, len(self.arch.blocks))
 
     def canonical(self) -> "Design":
         """Bits of blocks the head never reads do not matter: set them to 8/8 so equal designs hash equal."""
@@ -79,12 +82,29 @@ class Design:
         return "\n".join(f"{ln}   w{w}/a{a}" for ln, (w, a) in zip(lines, self.bits))
 
 
-def _check_bits(bits: Bits, n: int, choices=BIT_CHOICES) -> None:
+SPACE_SIZES = {
+    "tiny": dict(scale="tiny"),  # 4 blocks, widths 8-32: every layer fits one 128x128 crossbar
+    "medium": dict(scale="paper", num_blocks=5, dense_dims=(32, 64, 128, 256, 512), sparse_dims=(16, 32, 48), ds_tokens=4),
+    "paper": dict(scale="paper"),  # NASRec-Small as published: 7 blocks, widths 16-1024
+}
+
+
+def codesign_space(size: str = "tiny") -> SearchSpace:
+    """NASRec-Small at a size a machine can afford; only ``paper`` is the paper's space."""
+    if size not in SPACE_SIZES:
+        raise ValueError(f"space size must be one of {sorted(SPACE_SIZES)}, got {size!r}")
+    from .space import make_space
+
+    kw = dict(SPACE_SIZES[size])
+    return make_space("nasrec-small", kw.pop("scale"), **kw)
+
+
+def _check_bits(bits: Bits, n: int) -> None:
     if len(bits) != n:
         raise ValueError(f"a design needs one (w, a) bit pair per block: got {len(bits)} for {n} blocks")
-    for i, (w, a) in enumerate(bits):
-        if w not in choices or a not in choices:
-            raise ValueError(f"block {i}: bits ({w}, {a}) not in {choices}")
+    for i, pair in enumerate(bits):
+        if len(pair) != 2 or any(not isinstance(b, int) or not 2 <= b <= 16 for b in pair):
+            raise ValueError(f"block {i}: bits must be a (weight, activation) pair of integers in 2..16, got {pair!r}")
 
 
 def sample_design(space: SearchSpace, rng, choices=BIT_CHOICES, connections: str = "uniform") -> Design:
