@@ -91,3 +91,22 @@ def test_search_runs_and_picks_by_its_objective(setup):
     assert cmp["speedup_vs_hand"] > 0 and cmp["energy_eff_vs_hand"] > 0
     with pytest.raises(ValueError, match="objective"):
         cd.CodesignConfig(objective="weighted")
+
+
+def test_spaces_and_handcrafted_design():
+    for size in ("tiny", "medium", "paper"):
+        space = cd.codesign_space(size)
+        assert space.dense_ops == ("fc", "dot") and space.sparse_ops == ("efc",)  # NASRec-Small
+        hand = cd.handcrafted_design(space)
+        assert all(b == (8, 8) for b in hand.bits)
+        assert hand.arch.active_blocks() == list(range(space.num_blocks))  # a chain: every block is live
+    assert cd.codesign_space("paper").num_blocks == 7
+    with pytest.raises(ValueError, match="space size"):
+        cd.codesign_space("huge")
+    with pytest.raises(ValueError, match="bit pair per block"):
+        cd.Design(hand.arch, ((8, 8),))
+    with pytest.raises(ValueError, match="integers in 2..16"):
+        cd.Design(hand.arch, ((8, 1),) * 7)
+    full = make_space("nasrec-full", "tiny", dense_ops=("fc", "sum"))
+    with pytest.raises(ValueError, match="NASRec-Small"):
+        cd.handcrafted_design(full)

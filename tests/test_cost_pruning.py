@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.cost.pruning import attach_masks, expected_alive, iterative_prune, prune_step, pruned_flops
+from companion.cost.pruning import attach_masks, expected_alive, iterative_prune, prune_step
 
 
 @pytest.fixture(autouse=True)

@@ -155,6 +155,23 @@ class InterFormer(nn.Module):
         self.cls_const = None if n2s else nn.Parameter(torch.randn(n_cls, dim) * 0.1)
         self.s2n, self.n2s = s2n, n2s
         self.head = MLP((n_cls + n_ssum) * dim, list(head_hidden), 1, act=act)
+        self._trace: list | None = None
+
+    def _t(self, stage: str, t: torch.Tensor) -> torch.Tensor:
+        if self._trace is not None:
+            self._trace.append((stage, tuple(t.shape)))
+        return t
+
+    @torch.no_grad()
+    def trace_shapes(self, batch) -> pd.DataFrame:
+        """Every intermediate tensor of one forward pass with its shape (for the architecture walk-through)."""
+        self._trace = []
+        try:
+            self.eval()
+            self(batch)
+            return pd.DataFrame(self._trace, columns=["stage", "shape"])
+        finally:
+            self._trace = None
 
     def record_attention(self, on: bool = True) -> None:
         """Keep each Sequence Arch's attention map of the next forward pass (slower; for plots)."""
@@ -171,9 +188,15 @@ class InterFormer(nn.Module):
         return x, self.merge(seqs), mask.any(1)
 
     def forward(self, batch, return_summaries: bool = False):
+        t = self._t
         x, s, ev_mask = self.preprocess(batch)
+        if self._trace is not None:
+            seqs, _ = self.emb.sequences(batch)
+            t("non-sequence tokens X (shared embedding)", x)
+            t("k aligned sequences, embedded", seqs)
+            t("MaskNet-merged sequence S", s)
         b = x.shape[0]
-        x_sum = self.cross[0].summarize_x(x)
+        x_sum = t("X_sum = Gate(LCE(X)) (first layer)", self.cross[0].summarize_x(x))
         if self.sequence == "mean":
             pooled = masked_mean(s, ev_mask).unsqueeze(1)
             for inter in self.interaction:
@@ -182,18 +205,21 @@ class InterFormer(nn.Module):
             s_sum = pooled
         else:
             cls = x_sum if self.n2s else self.cls_const.unsqueeze(0).expand(b, -1, -1)
-            s = torch.cat([cls, s], 1)
+            s = t("S with CLS tokens prepended", torch.cat([cls, s], 1))
             mask = torch.cat([ev_mask.new_ones(b, self.n_cls), ev_mask], 1)
             pos = torch.cat([torch.arange(self.n_cls, device=x.device).expand(b, -1), mask_positions(ev_mask, self.n_cls)], 1)
             for layer, (inter, seq_arch) in enumerate(zip(self.interaction, self.seq_arch)):
                 cross = self.cross[layer]
                 if layer > 0:
-                    x_sum = cross.summarize_x(x)
-                s_sum = cross.summarize_s(s, mask)
+                    x_sum = t(f"layer {layer + 1}: X_sum", cross.summarize_x(x))
+                s_sum = t(f"layer {layer + 1}: S_sum = Gate([CLS | PMA | recent])", cross.summarize_s(s, mask))
                 x, s = inter(x, s_sum if self.s2n else None), seq_arch(s, mask, pos, x_sum)
+                t(f"layer {layer + 1}: X after Interaction Arch", x)
+                t(f"layer {layer + 1}: S after Sequence Arch", s)
             if self.head_summaries == "final":
                 x_sum, s_sum = self.cross[-1].summarize_x(x), self.cross[-1].summarize_s(s, mask)
-        logit = self.head(torch.cat([x_sum, s_sum], 1).flatten(1)).squeeze(-1)
+        h = t("head input [X_sum | S_sum], flattened", torch.cat([x_sum, s_sum], 1).flatten(1))
+        logit = t("logit", self.head(h).squeeze(-1))
         return (logit, x_sum, s_sum) if return_summaries else logit
 
 
@@ -216,11 +242,13 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def run_grid(variants: dict, splits: CTRSplits, dim: int, seeds, train_cfg: dict, desc: str = "models") -> pd.DataFrame:
+def run_grid(variants: dict, splits: CTRSplits, dim: int, seeds, train_cfg: dict, desc: str = "models",
+             keep: dict | None = None) -> pd.DataFrame:
     """Train every variant under every seed; one row per run with test metrics, size and training speed.
 
     ``variants`` maps a label to ``(model_name, kwargs)``. Each run reseeds before building the model, so a
-    row depends only on its (variant, seed), not on what ran before it.
+    row depends only on its (variant, seed), not on what ran before it. Pass a dict as ``keep`` to get the
+    trained models back, keyed by (label, seed).
     """
     from ..train import TrainConfig, fit
 
@@ -231,6 +259,8 @@ def run_grid(variants: dict, splits: CTRSplits, dim: int, seeds, train_cfg: dict
         model = build_model(name, splits.schema, dim, **kwargs)
         cfg = TrainConfig(**{**train_cfg, "seed": seed})
         res = fit(model, splits, cfg, desc=f"{label} s{seed}")
+        if keep is not None:
+            keep[(label, seed)] = model
         rows.append({"model": label, "seed": seed, "auc": res.test["auc"], "gauc": res.test.get("gauc", np.nan),
                      "logloss": res.test["logloss"], "params": n_params(model), "samples_per_s": res.samples_per_s,
                      "epochs": res.best_epoch, "train_s": res.train_time_s})
@@ -271,3 +301,104 @@ def time_steps(model: nn.Module, data, batch_size: int, steps: int, lr: float = 
         loss.backward()
         opt.step()
     return steps * batch_size / (time.perf_counter() - t0)
+
+
+def cap_train(splits: CTRSplits, rows: int | None, seed: int = 0) -> CTRSplits:
+    """The same splits with at most ``rows`` training rows (a seeded random sample; valid/test untouched)."""
+    if not rows or rows >= len(splits.train):
+        return splits
+    idx = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(seed))[:rows].sort().values
+    return CTRSplits(splits.schema, splits.train.subset(idx), splits.valid, splits.test,
+                     {**splits.info, "train_rows": f"{rows} of {len(splits.train)} (seeded sample)"})
+
+
+def paired_gap(df: pd.DataFrame, a: str, b: str, metric: str = "auc") -> dict:
+    """Per-seed difference ``a - b`` of a metric (lower-is-better metrics are flipped so > 0 means a is better)."""
+    pa = df[df.model == a].set_index("seed")[metric]
+    pb = df[df.model == b].set_index("seed")[metric]
+    d = (pa - pb).dropna() * (-1 if metric == "logloss" else 1)
+    if d.empty:
+        raise ValueError(f"no common seeds for {a!r} and {b!r}")
+    return {"a": a, "b": b, "metric": metric, "mean": float(d.mean()), "sd": float(d.std(ddof=0)),
+            "wins": int((d > 0).sum()), "n": int(len(d))}
+
+
+def format_gaps(gaps: list[dict]) -> str:
+    return "; ".join(f"vs {g['b']} {g['metric']} {g['mean']:+.4f} ({g['wins']}/{g['n']} seeds)" for g in gaps)
+
+
+def verdict(gaps: list[dict]) -> str:
+    """reproduced: a beats b on average in every comparison and in most seeds; partly: some comparisons; else not."""
+    ok = [g["mean"] > 0 and g["wins"] * 2 > g["n"] for g in gaps]
+    return "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+
+
+def mean_attention(model: InterFormer, batch: dict, min_events: int | None = None) -> list[np.ndarray]:
+    """Per layer, the attention map averaged over heads and over the rows whose history is full (so positions line up)."""
+    model.eval()
+    model.record_attention(True)
+    try:
+        with torch.no_grad():
+            model(batch)
+        maps = model.attention_maps()
+    finally:
+        model.record_attention(False)
+    n_ev = (batch["seq"] > 0).any(1).sum(-1)
+    keep = n_ev >= (min_events if min_events is not None else batch["seq"].shape[-1])
+    if not keep.any():
+        raise ValueError("no row in the batch has a full history; pass a smaller min_events")
+    return [m[keep].mean((0, 1)).numpy() for m in maps]
+
+
+# Table 3 of the paper (arXiv v4): gAUC, AUC, LogLoss, #Params per dataset (see shared notes, section 1.10)
+PAPER_TABLE3 = {
+    #            Amazon                               TaobaoAd                             KuaiVideo
+    "FM": [(0.8494, 0.8485, 0.5060, "4.23M"), (0.5628, 0.6231, 0.1973, "43.08M"), (0.6567, 0.7389, 0.4445, "52.76M")],
+    "xDeepFM": [(0.8763, 0.8791, 0.4394, "5.46M"), (0.5675, 0.6378, 0.1960, "53.79M"), (0.6621, 0.7423, 0.4382, "43.56M")],
+    "AutoInt+": [(0.8786, 0.8804, 0.4441, "5.87M"), (0.5701, 0.6467, 0.1941, "42.05M"), (0.6619, 0.7420, 0.4369, "43.95M")],
+    "DCNv2": [(0.8783, 0.8807, 0.4447, "5.23M"), (0.5704, 0.6472, 0.1933, "43.71M"), (0.6627, 0.7426, 0.4378, "42.48M")],
+    "FmFM": [(0.8521, 0.8537, 0.4796, "4.21M"), (0.5698, 0.6330, 0.1963, "43.06M"), (0.6552, 0.7389, 0.4429, "51.97M")],
+    "DOT": [(0.8697, 0.8703, 0.4485, "4.23M"), (0.5701, 0.6482, 0.1941, "41.54M"), (0.6605, 0.7435, 0.4361, "41.29M")],
+    "DHEN": [(0.8759, 0.8790, 0.4398, "4.99M"), (0.5708, 0.6509, 0.1929, "43.89M"), (0.6589, 0.7424, 0.4365, "42.06M")],
+    "Wukong": [(0.8747, 0.8765, 0.4455, "4.28M"), (0.5693, 0.6478, 0.1932, "41.72M"), (0.6587, 0.7423, 0.4372, "41.37M")],
+    "DIN": [(0.8817, 0.8848, 0.4324, "5.40M"), (0.5719, 0.6507, 0.1931, "42.26M"), (0.6621, 0.7437, 0.4353, "43.03M")],
+    "DIEN": [(0.8825, 0.8856, 0.4276, "5.37M"), (0.5721, 0.6519, 0.1929, "42.38M"), (0.6651, 0.7451, 0.4343, "43.43M")],
+    "BST": [(0.8823, 0.8847, 0.4305, "5.30M"), (0.5698, 0.6489, 0.1935, "42.05M"), (0.6617, 0.7446, 0.4352, "42.83M")],
+    "DMIN": [(0.8831, 0.8852, 0.4298, "5.94M"), (0.5723, 0.6498, 0.1933, "42.17M"), (0.6623, 0.7449, 0.4356, "41.61M")],
+    "DMR": [(0.8827, 0.8848, 0.4309, "6.47M"), (0.5711, 0.6504, 0.1932, "45.82M"), (0.6642, 0.7449, 0.4355, "44.15M")],
+    "TransAct": [(0.8835, 0.8851, 0.4285, "7.56M"), (0.5715, 0.6498, 0.1933, "44.39M"), (0.6632, 0.7448, 0.4352, "42.97M")],
+    "InterFormer": [(0.8843, 0.8865, 0.4253, "7.18M"), (0.5728, 0.6528, 0.1926, "44.73M"), (0.6637, 0.7453, 0.4340, "43.61M")],
+}
+PAPER_DATASETS = ("AmazonElectronics", "TaobaoAd", "KuaiVideo")
+
+
+def paper_table(dataset: str = "AmazonElectronics") -> pd.DataFrame:
+    """One dataset's columns of the paper's Table 3."""
+    if dataset not in PAPER_DATASETS:
+        raise ValueError(f"dataset must be one of {PAPER_DATASETS}, got {dataset!r}")
+    i = PAPER_DATASETS.index(dataset)
+    rows = {m: dict(zip(("gauc", "auc", "logloss", "params"), v[i])) for m, v in PAPER_TABLE3.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def attention_entropy(model: InterFormer, batch: dict) -> list[float]:
+    """Per layer, the mean entropy of the attention rows of real tokens, divided by log(number of real keys):
+    1 means uniform attention over the history, values near 0 mean attention on a few tokens."""
+    model.eval()
+    model.record_attention(True)
+    try:
+        with torch.no_grad():
+            model(batch)
+        maps = model.attention_maps()
+    finally:
+        model.record_attention(False)
+    ev = (batch["seq"] > 0).any(1)
+    keys = torch.cat([torch.ones(ev.shape[0], model.n_cls, dtype=torch.bool), ev], 1)  # [B, T]
+    n_keys = keys.sum(-1).float()
+    out = []
+    for w in maps:  # [B, H, T, T]
+        h = -(w.clamp_min(1e-12).log() * w).sum(-1)  # [B, H, T]
+        norm = h / n_keys.log().clamp_min(1e-6).view(-1, 1, 1)
+        q = keys.unsqueeze(1).expand_as(norm)
+        out.append(float(norm[q].mean()))
+    return out

@@ -144,7 +144,7 @@ def pim_ops(schema: Schema, space: SearchSpace, design: Design, head_bits=HEAD_B
     standalone model: each linear layer becomes a crossbar op (applied ``rows / batch`` times per sample,
     e.g. once per embedding dimension for EFC), the Dot-Product's pairwise products and the FM become
     digital ops."""
-    key = (id(schema), space, design.arch.key())
+    key = (len(schema.dense), len(schema.sparse), space, design.arch.key())  # the ops depend on field counts only
     if key not in _OPS_CACHE:
         torch.manual_seed(0)
         model = NASRecNet(schema, space, design.arch)

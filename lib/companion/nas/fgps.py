@@ -58,13 +58,13 @@ class _Counts:
 
 
 def fgps_select(codes: np.ndarray, n_select: int | None = None, batch: int = 200, k: int = 20,
-                init: int | None = None, seed: int = 0, trace: bool = False):
+                init: int | None = None, seed: int = 0, trace: bool = False, init_idx=None):
     """Algorithm 1. Returns the indices (into ``codes``) of the selected paths, in the order they joined.
 
     ``init`` paths (default ``batch``) are drawn at random to start; every round draws ``batch`` unvisited
     paths and keeps the ``k`` with the largest summed Hamming distance to the selected set. Stops when
     ``n_select`` paths are selected or the pool is used up. Duplicate encodings should be removed first.
-    With ``trace=True`` also returns the set entropy after every round.
+    With ``trace=True`` also returns the set entropy after every round. ``init_idx`` fixes the starting set.
     """
     codes = np.asarray(codes, dtype=np.int64)
     n = len(codes)
@@ -78,7 +78,11 @@ def fgps_select(codes: np.ndarray, n_select: int | None = None, batch: int = 200
         raise ValueError(f"fgps_select: init must be >= 1, got {init}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)  # draws without replacement = walking a random permutation
-    first = order[:min(init, target)]
+    if init_idx is not None:
+        first = np.asarray(init_idx, dtype=np.int64)
+        order = np.concatenate([first, order[~np.isin(order, first)]])
+    else:
+        first = order[:min(init, target)]
     selected = list(first)
     counts = _Counts(codes.shape[1], int(codes.max()) + 1)
     counts.add(codes[first])

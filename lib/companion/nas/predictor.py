@@ -42,8 +42,8 @@ class PathPredictor(nn.Module):
 class PredictorConfig:
     emb_dim: int = 15
     hidden: int = 64
-    layers: int = 2
-    epochs: int = 200
+    layers: int = 1
+    epochs: int = 100
     lr: float = 3e-3
     weight_decay: float = 1e-4
     batch_size: int = 64

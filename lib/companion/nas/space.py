@@ -93,6 +93,11 @@ class Arch:
         """Stable short hash (same across processes, unlike ``hash()`` of strings)."""
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
 
+    def function_key(self) -> str:
+        """Hash of the blocks the head reads only: two archs that differ in unused blocks compute the same function."""
+        live = [(i, asdict(self.blocks[i])) for i in self.active_blocks()]
+        return hashlib.sha1(json.dumps(live, sort_keys=True).encode()).hexdigest()[:16]
+
     def active_blocks(self) -> list[int]:
         """Blocks the head depends on (the last block and everything it reads, transitively)."""
         need, stack = set(), [len(self.blocks) - 1]

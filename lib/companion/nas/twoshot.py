@@ -42,8 +42,10 @@ class TwoShotConfig:
     first_shot_steps: int = 1000
     second_shot_steps: int = 1000
     batch_size: int = 512
-    lr: float = 0.12
+    lr: float = 0.12  # second shot (FGPS: Adagrad 0.12)
     optimizer: str = "adagrad"
+    first_lr: float | None = None  # first shot (FGPS: Adam 1e-3); None = as the second shot
+    first_optimizer: str | None = None
     warmup_frac: float = 0.2
     # scoring a path on a supernet
     finetune_steps: int = 500
@@ -83,8 +85,10 @@ class TwoShotConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
-    def supernet_cfg(self, steps: int, seed: int) -> SupernetConfig:
-        return SupernetConfig(steps=steps, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
+    def supernet_cfg(self, steps: int, seed: int, first: bool = False) -> SupernetConfig:
+        lr = (self.first_lr or self.lr) if first else self.lr
+        opt = (self.first_optimizer or self.optimizer) if first else self.optimizer
+        return SupernetConfig(steps=steps, batch_size=self.batch_size, lr=lr, optimizer=opt,
                               warmup_frac=self.warmup_frac, seed=seed, progress=self.progress)
 
     def eval_cfg(self, seed: int) -> SubnetEval:
@@ -107,6 +111,18 @@ class TwoShotResult:
     summary: pd.DataFrame  # one row per strategy
     timings: dict[str, float]
 
+    def find(self, function_key: str) -> Arch:
+        """The architecture with this function key among everything the searches evaluated."""
+        for res in self.searches.values():
+            for a, _ in res.history:
+                if a.function_key() == function_key:
+                    return a
+        raise KeyError(f"no evaluated architecture has function key {function_key!r}")
+
+    def final_archs(self) -> dict[str, Arch]:
+        """Each strategy's final model (top-k from scratch, best on validation)."""
+        return {row.strategy: self.find(row.final_key) for row in self.summary.itertuples()}
+
 
 def _score_paths(supernet, archs, splits, cfg, progress, desc):
     return np.array([evaluate_subnet(supernet, a, splits, cfg)["logloss"]
@@ -126,15 +142,15 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
 
     torch.manual_seed(seed)
     first = SuperNet(splits.schema, space)
-    first_hist = train_supernet(first, splits, cfg.supernet_cfg(cfg.first_shot_steps, seed), desc=f"first shot (seed {seed})")
+    first_hist = train_supernet(first, splits, cfg.supernet_cfg(cfg.first_shot_steps, seed, first=True), desc=f"first shot (seed {seed})")
     tick("first_shot")
 
     # predictor data: random distinct paths scored on the first shot
     rand, seen = [], set()
     while len(rand) < cfg.predictor_paths:
         a = space.sample(rng)
-        if a.key() not in seen:
-            seen.add(a.key())
+        if a.function_key() not in seen:
+            seen.add(a.function_key())
             rand.append(a)
     ecfg = cfg.eval_cfg(seed)
     rand_loss = _score_paths(first, rand, splits, ecfg, cfg.progress, "predictor data")
@@ -145,7 +161,7 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
     # well-performing pool from predictor-guided evolution
     pool_ea = regularized_evolution(
         lambda r: space.sample(r), lambda a, r: space.mutate(a, r),
-        evaluate_batch=lambda archs: predictor.predict(space.encode_many(archs)), key=Arch.key,
+        evaluate_batch=lambda archs: predictor.predict(space.encode_many(archs)), key=Arch.function_key,
         population_size=cfg.pool_population, sample_size=min(cfg.pool_sample, cfg.pool_population),
         n_children=cfg.pool_children, generations=cfg.pool_generations, keep_children=cfg.pool_keep,
         seed=rng, progress=cfg.progress, desc="predictor-guided pool")
@@ -173,7 +189,7 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
         scores[strat] = sn
         searches[strat] = regularized_evolution(
             lambda r: space.sample(r), lambda a, r: space.mutate(a, r),
-            lambda a, sn=sn: evaluate_subnet(sn, a, splits, ecfg)["logloss"], key=Arch.key,
+            lambda a, sn=sn: evaluate_subnet(sn, a, splits, ecfg)["logloss"], key=Arch.function_key,
             population_size=cfg.ea_population, sample_size=min(cfg.ea_sample, cfg.ea_population),
             n_children=cfg.ea_children, generations=cfg.ea_generations, seed=seed + 2,
             progress=cfg.progress, desc=f"search: {strat}")
@@ -183,9 +199,9 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
     cands: dict[str, Arch] = {}
     origin: dict[str, list[str]] = {}
     for strat, res in searches.items():
-        for a, _ in res.top(cfg.top_k, key=Arch.key):
-            cands.setdefault(a.key(), a)
-            origin.setdefault(a.key(), []).append(strat)
+        for a, _ in res.top(cfg.top_k, key=Arch.function_key):
+            cands.setdefault(a.function_key(), a)
+            origin.setdefault(a.function_key(), []).append(strat)
     rows = []
     for key, a in tqdm(cands.items(), desc="from scratch", disable=not cfg.progress, leave=False):
         sr = train_standalone(splits, space, a, replace(cfg.scratch, seed=seed, progress=False), seed=seed)
@@ -243,3 +259,44 @@ def strategy_entropies(space: SearchSpace, res: TwoShotResult) -> dict[str, floa
     out["whole pool"] = set_entropy(space.encode_many(res.pool))
     out["space maximum"] = space.max_entropy()
     return out
+
+
+def summarize(results: list[TwoShotResult]) -> pd.DataFrame:
+    """All seeds' per-strategy rows in one table."""
+    return pd.concat([r.summary for r in results], ignore_index=True)
+
+
+def head_to_head(summary: pd.DataFrame, a: str = "fgps", b: str = "uniform", metric: str = "final_test_logloss",
+                 lower_is_better: bool = True) -> dict:
+    """Per-seed comparison of strategy ``a`` against ``b``: wins, mean difference and its spread."""
+    pa = summary[summary.strategy == a].set_index("seed")[metric]
+    pb = summary[summary.strategy == b].set_index("seed")[metric]
+    diff = (pa - pb).dropna()
+    better = (diff < 0) if lower_is_better else (diff > 0)
+    return {"a": a, "b": b, "metric": metric, "seeds": len(diff), "wins": int(better.sum()),
+            "mean_diff": float(diff.mean()), "std_diff": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")}
+
+
+def entropy_curves(res: TwoShotResult, step: int | None = None) -> pd.DataFrame:
+    """Entropy of each path set as it grows: FGPS in its selection order, quality-only by rank, random pool
+    paths and uniform paths in draw order (all sets have the same final size)."""
+    space, n = res.space, len(res.path_sets["fgps"])
+    step = step or max(1, n // 20)
+    sizes = sorted(set(list(range(step, n + 1, step)) + [n]))
+    rows = []
+    for name, label in (("fgps", "FGPS"), ("quality", "quality-only top-k"), ("pool_random", "random from pool"),
+                        ("uniform", "uniform (one-shot)")):
+        codes = space.encode_many(res.path_sets[name])
+        rows += [{"paths": k, "set": label, "entropy": set_entropy(codes[:k])} for k in sizes]
+    return pd.DataFrame(rows)
+
+
+def ranking_table(results: list[TwoShotResult]) -> pd.DataFrame:
+    """Long table of (seed, strategy, supernet score, from-scratch test log loss) for rank-correlation plots."""
+    rows = []
+    for r in results:
+        for strat in r.summary.strategy:
+            for _, row in r.scratch.iterrows():
+                rows.append({"seed": r.seed, "strategy": strat, "supernet_logloss": row[f"supernet_{strat}"],
+                             "scratch_test_logloss": row.scratch_test_logloss, "found_by": row.found_by})
+    return pd.DataFrame(rows)
