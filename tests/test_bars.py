@@ -96,7 +96,7 @@ def test_kuaivideo_format_ignores_extra_columns(tmp_path):
 
 def test_malformed_label_names_file_and_line(tmp_path):
     bad = AMAZON_TRAIN.replace("0,u2,i2", "yes,u2,i2")
-    d = _write(tmp_path, "AmazonElectronics_x1", bad, AMAZON_TEST)
+    _write(tmp_path, "AmazonElectronics_x1", bad, AMAZON_TEST)
     with pytest.raises(DataFormatError, match=r"train\.csv:5: label"):
         load_bars("AmazonElectronics_x1", root=tmp_path, cache=False)
 

@@ -76,15 +76,19 @@ def test_search_runs_and_picks_by_its_objective(setup):
     cd.train_quant_supernet(sn, data, SupernetConfig(steps=20, batch_size=128, lr=0.01, optimizer="adam", progress=False))
     ev = SubnetEval(finetune_steps=0, eval_rows=300)
     small = dict(population=6, sample_size=3, children=2, generations=3, progress=False)
-    res = cd.codesign_search(sn, data, cd.CodesignConfig(**small), ev)
+    cache = {}
+    res = cd.codesign_search(sn, data, cd.CodesignConfig(**small), ev, score_cache=cache)
     t = res.table
     assert t["chosen"].sum() == 1
     assert t.loc[t["chosen"], "objective"].item() == pytest.approx(t["objective"].min())
     # the chosen design's supernet score is reproducible outside the search
     again = cd.score_design(sn, res.chosen, data, ev)["logloss"]
     assert again == pytest.approx(t.loc[t["chosen"], "logloss"].item(), abs=1e-6)
-    par = cd.codesign_search(sn, data, cd.CodesignConfig(objective="pareto", **small), ev)
+    par = cd.codesign_search(sn, data, cd.CodesignConfig(objective="pareto", **small), ev, score_cache=cache)
     pt = par.table
+    assert set(cache) == set(t["key"]) | set(pt["key"])  # the second search reused the first one's scores
+    for tab in (t, pt):
+        assert all(cache[k]["logloss"] == ll for k, ll in zip(tab["key"], tab["logloss"]))
     front = cd.pareto_mask(pt[["logloss", "energy_nj", "latency_us"]].to_numpy())
     assert front[pt["chosen"].to_numpy()].all()
     cmp = cd.compare(data.schema, space, res.chosen, res.handcrafted)

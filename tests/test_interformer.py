@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from companion.data.schema import CTRDataset, CTRSplits
 from companion.data.synthetic_seq import make_synthetic_seq
 from companion.models.interformer import InterFormer, build_model, run_grid
 from companion.models.layers import Gating, apply_rope, recent_tokens

@@ -39,9 +39,11 @@ def test_histories_are_earlier_ratings_and_split_is_chronological():
     assert third.tolist() == [0, 0, 0, u1[0], u1[1]]
     assert tr.sparse[rows[2], 5] == u1[2]
     # genre history is aligned with the item history
-    genre_of = {1: 1 + GENRES.index("Action"), 2: 1 + GENRES.index("Comedy")}
-    for it, g in zip(tr.seq[rows[5], 0].tolist(), tr.seq[rows[5], 1].tolist()):
-        assert (it == 0) == (g == 0)
+    genre_of = {i: 1 + GENRES.index(g) for i, g in zip(range(1, 9), ["Action", "Comedy", "Drama", "Action", "Horror",
+                                                                      "Comedy", "Drama", "unknown"])}
+    pairs = [(it, g) for it, g in zip(tr.seq[:, 0].flatten().tolist(), tr.seq[:, 1].flatten().tolist())]
+    assert all(g == 0 if it == 0 else g == genre_of[it] for it, g in pairs)
+    assert all(int(g) == genre_of[int(i)] for i, g in zip(tr.sparse[:, 5], tr.sparse[:, 6]))
     # labels follow the threshold
     assert set(tr.label.tolist()) <= {0.0, 1.0}
     # every user's test rows come after their training rows: test histories are longer

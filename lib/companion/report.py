@@ -60,15 +60,17 @@ def build_report(outputs: Path | None = None) -> Path:
         if rec is None:
             state = "no notebook yet" if not p.built else "not run yet"
             summary.append(f"<tr><td><code>{p.slug}</code></td><td>{title}</td><td class='missing'>{state}</td>"
-                           "<td></td><td></td><td></td></tr>")
+                           "<td></td><td></td><td></td><td></td></tr>")
             continue
         status = rec.get("status", "?")
         head = ", ".join(f"{k}={_fmt(v)}" for k, v in (rec.get("headline") or {}).items())
         nb_link = f"<a href='{p.slug}/latest/{rec['html']}'>notebook</a>" if rec.get("html") else ""
         runtime = f"{rec.get('runtime_s', 0):.0f} s"
+        verdicts = [c.get("verdict") for c in rec.get("claims") or []]
+        tally = f"{verdicts.count('reproduced')}/{len(verdicts)} reproduced" if verdicts else ""
         summary.append(f"<tr><td><a href='#{p.slug}'><code>{p.slug}</code></a></td><td>{title}</td>"
                        f"<td class='{status}'>{status}</td><td>{_fmt(rec.get('scale', ''))}, {runtime}</td>"
-                       f"<td>{head}</td><td>{nb_link}</td></tr>")
+                       f"<td>{tally}</td><td>{head}</td><td>{nb_link}</td></tr>")
         figs = sorted((link / "figures").glob("*.png")) if link else []
         thumbs = "".join(f"<a href='{p.slug}/latest/figures/{f.name}'><img class='thumb' src='{p.slug}/latest/figures/{f.name}' "
                          f"title='{html.escape(f.stem)}'></a>" for f in figs)
@@ -81,7 +83,7 @@ def build_report(outputs: Path | None = None) -> Path:
     now = dt.datetime.now().isoformat(timespec="seconds")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Paper companion report</title><style>{CSS}</style></head>"
             f"<body><h1>Paper companion: latest runs</h1><p class='sub'>built {now}</p>"
-            "<table><tr><th>slug</th><th>paper</th><th>status</th><th>scale, runtime</th><th>headline</th><th></th></tr>"
+            "<table><tr><th>slug</th><th>paper</th><th>status</th><th>scale, runtime</th><th>claims</th><th>headline</th><th></th></tr>"
             f"{''.join(summary)}</table>{''.join(sections)}</body></html>")
     path = outputs / "index.html"
     path.write_text(page)

@@ -30,7 +30,7 @@ batch_size = None  # int>=1: training batch size (None: preset)
 lr = None  # float>0: Adam learning rate (None: preset)
 baselines = None  # list: baseline models for the table, from companion.models.interformer.MODEL_ZOO (None: preset)
 synthetic_rows = None  # int>=100: rows of the synthetic sequence task (None: preset)
-threads = 0  # int>=0: torch CPU threads (0: torch's default)
+threads = 1  # int>=0: torch CPU threads (0: torch default; these small models run about as fast on one, and one is robust to a busy machine)
 device = "cpu"  # str: cpu, cuda or auto
 
 # %%

@@ -151,11 +151,11 @@ _ = plots.save(fig, "supernet_loss", SLUG)
 
 # %%
 ev = SubnetEval(finetune_steps=P.finetune_steps, eval_rows=P.eval_rows, seed=seed)
-search = {}
+search, scores = {}, {}  # the two searches share supernet scores of designs both visit
 for obj in ("penalty", "pareto"):
     cfg = cd.CodesignConfig(objective=obj, beta=beta, energy_target=energy_target, population=P.population,
                             sample_size=max(2, P.population // 4), children=P.children, generations=P.generations, seed=seed)
-    search[obj] = cd.codesign_search(supernet, data, cfg, ev, pim)
+    search[obj] = cd.codesign_search(supernet, data, cfg, ev, pim, score_cache=scores)
 res = search[objective]
 hand_score = cd.score_design(supernet, hand, data, ev)
 print(f"designs evaluated: {len(res.table)}; hand-crafted on the supernet: log loss {hand_score['logloss']:.4f}")

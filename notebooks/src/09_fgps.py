@@ -41,6 +41,7 @@ n_paths = None  # int>=1: size of every second-shot path set (None: preset)
 ea_generations = None  # int>=0: generations of the search on each second-shot supernet (None: preset)
 top_k = None  # int>=1: best paths per strategy trained from scratch (None: preset)
 threads = 1  # int>=1: torch CPU threads (these small models run fastest on one)
+device = "cpu"  # str: cpu, cuda or auto (the paper preset wants a GPU)
 
 # %%
 import numpy as np
@@ -54,7 +55,7 @@ from companion.data.synthetic import make_synthetic_ctr
 from companion.nas import make_space
 from companion.nas import twoshot as ts
 from companion.nas.predictor import PredictorConfig
-from companion.runtime import seed_everything
+from companion.runtime import choose_device, seed_everything
 from companion.train import TrainConfig
 
 SLUG = "fgps"
@@ -62,7 +63,7 @@ PRESETS = {
     "quick": dict(n_seeds=1, n_samples=20000, max_rows=200000, space_scale="tiny", first_shot_steps=300,
                   second_shot_steps=150, batch_size=256, finetune_steps=10, eval_rows=1000, predictor_paths=60,
                   pool_population=200, pool_generations=100, n_paths=100, fgps_batch=20, fgps_k=4,
-                  ea_population=12, ea_generations=8, ea_children=4, top_k=3, scratch_epochs=2),
+                  ea_population=12, ea_generations=8, ea_children=4, top_k=2, scratch_epochs=1),
     "laptop": dict(n_seeds=3, n_samples=60000, max_rows=1000000, space_scale="tiny", first_shot_steps=1500,
                    second_shot_steps=600, batch_size=256, finetune_steps=30, eval_rows=3000, predictor_paths=200,
                    pool_population=1000, pool_generations=500, n_paths=400, fgps_batch=40, fgps_k=4,
@@ -79,6 +80,7 @@ if threads < 1:
     raise ValueError(f"threads must be >= 1, got {threads}")
 torch.set_num_threads(threads)
 seed_everything(seed)
+dev = choose_device(device)
 SEEDS = [seed + r for r in range(P.n_seeds)]
 CFG = ts.TwoShotConfig(
     first_shot_steps=P.first_shot_steps, second_shot_steps=P.second_shot_steps, batch_size=P.batch_size,
@@ -92,6 +94,7 @@ CFG = ts.TwoShotConfig(
     ea_population=P.ea_population, ea_sample=max(2, P.ea_population // 2), ea_children=P.ea_children,
     ea_generations=P.ea_generations, top_k=P.top_k,
     scratch=TrainConfig(epochs=P.scratch_epochs, batch_size=256, lr=3e-3, monitor="logloss", patience=1, progress=False),
+    device=str(dev),
 )
 
 # %% [markdown]
@@ -165,7 +168,7 @@ sns.lineplot(data=curves, x="paths", y="entropy", hue="set", ax=ax)
 ax.axhline(space.max_entropy(), ls=":", c="grey", label="space maximum")
 ax.set(xlabel="paths in the set", ylabel="set entropy (nats)", title=f"Path-set entropy (seed {first.seed})")
 ax.legend(fontsize=8)
-plots.save(fig, "entropy", SLUG)
+_ = plots.save(fig, "entropy", SLUG)
 summary.pivot_table(index="strategy", values=["path_set_entropy", "path_set_mean_hamming"], aggfunc=["mean", "std"]).round(2)
 
 # %% [markdown]
@@ -182,7 +185,7 @@ for ax, strat in zip(np.atleast_1d(axes), CFG.strategies):
                     palette="colorblind", ax=ax, legend=strat == CFG.strategies[-1])
     tau = summary[summary.strategy == strat].kendall_tau.mean()
     ax.set(title=f"{strat}: mean Kendall tau {tau:.2f}", xlabel="supernet log loss (valid)", ylabel="from scratch (test)")
-plots.save(fig, "ranking", SLUG)
+_ = plots.save(fig, "ranking", SLUG)
 
 # %% [markdown]
 # ## Who wins, seed by seed

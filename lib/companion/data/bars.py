@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +119,6 @@ def _encode_seq(series: pd.Series, vocab: dict, splitter: str, max_len: int) -> 
     ids[(flat == "").to_numpy()] = PAD
     out = np.zeros((len(series), max_len), dtype=np.int64)
     ends = np.cumsum(lengths)
-    starts = ends - lengths
     keep = np.minimum(lengths, max_len)
     row = np.repeat(np.arange(len(series)), keep)
     within = np.arange(keep.sum()) - np.repeat(np.cumsum(keep) - keep, keep)  # 0..keep-1 per row

@@ -129,7 +129,7 @@ class PointBlock(nn.Module):
 
 
 def _bn(c):
-    return nn.BatchNorm1d(c, eps=1e-3, momentum=0.01)
+    return nn.BatchNorm1d(c, eps=1e-3, momentum=0.1)
 
 
 class GridPool(nn.Module):

@@ -266,8 +266,11 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
 
 
 def codesign_search(supernet: SuperNet, splits: CTRSplits, cfg: CodesignConfig | None = None,
-                    ev: SubnetEval | None = None, pim: PIMConfig = PIMConfig()) -> CodesignResult:
-    """Regularized evolution over designs (architecture + per-block bits) on a trained supernet."""
+                    ev: SubnetEval | None = None, pim: PIMConfig = PIMConfig(), score_cache: dict | None = None) -> CodesignResult:
+    """Regularized evolution over designs (architecture + per-block bits) on a trained supernet.
+
+    ``score_cache`` (design key -> supernet metrics) lets several searches on the same supernet and
+    scoring settings share evaluations, e.g. the penalty and the Pareto runs."""
     cfg = cfg or CodesignConfig()
     space, schema = supernet.space, splits.schema
     hand = handcrafted_design(space)
@@ -278,7 +281,12 @@ def codesign_search(supernet: SuperNet, splits: CTRSplits, cfg: CodesignConfig |
     def evaluate(d: Design) -> float:
         k = d.key()
         if k not in rows:
-            m = score_design(supernet, d, splits, ev)
+            if score_cache is not None and k in score_cache:
+                m = score_cache[k]
+            else:
+                m = score_design(supernet, d, splits, ev)
+                if score_cache is not None:
+                    score_cache[k] = m
             c = design_cost(schema, space, d, pim).summary()
             pen = cfg.beta * abs(c["energy_nj"] / e_target - 1)
             rows[k] = {"key": k, "order": len(rows), **m, **c, "mean_bits": d.mean_bits(), "penalty": pen,

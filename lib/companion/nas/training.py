@@ -36,6 +36,7 @@ class SupernetConfig:
     grad_clip: float | None = 5.0
     seed: int = 0
     progress: bool = True
+    device: str = "cpu"
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
@@ -59,9 +60,14 @@ def _cosine(total: int, warm_frac: float):
     return lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm)))
 
 
-def _batches(data: CTRDataset, batch_size: int, gen: torch.Generator):
+def _batches(data: CTRDataset, batch_size: int, gen: torch.Generator, device=None):
     while True:
-        yield from data.batches(batch_size, shuffle=True, generator=gen)
+        for b in data.batches(batch_size, shuffle=True, generator=gen):
+            yield b if device is None else {k: v.to(device, non_blocking=True) for k, v in b.items()}
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def train_supernet(supernet: SuperNet, splits: CTRSplits, cfg: SupernetConfig | None = None,
@@ -77,8 +83,8 @@ def train_supernet(supernet: SuperNet, splits: CTRSplits, cfg: SupernetConfig | 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(cfg.steps, cfg.lr_warmup_frac))
     warm_steps, full = int(cfg.steps * cfg.warmup_frac), space.full_path()
     losses, n_full = [], 0
-    supernet.train()
-    data = _batches(splits.train, cfg.batch_size, gen)
+    supernet.to(cfg.device).train()
+    data = _batches(splits.train, cfg.batch_size, gen, torch.device(cfg.device))
     for step in tqdm(range(cfg.steps), desc=desc, disable=not cfg.progress, leave=False, unit="step"):
         batch = next(data)
         use_full = step < warm_steps and rng.random() < 1 - step / max(1, warm_steps)
@@ -117,7 +123,8 @@ class SubnetEval:
 
 @torch.no_grad()
 def _features(supernet: SuperNet, arch: Arch, data: CTRDataset, batch_size: int = 4096) -> torch.Tensor:
-    return torch.cat([supernet.features(b, arch) for b in data.batches(batch_size)])
+    dev = _device_of(supernet)
+    return torch.cat([supernet.features({k: v.to(dev) for k, v in b.items()}, arch) for b in data.batches(batch_size)])
 
 
 def evaluate_subnet(supernet: SuperNet, arch: Arch, splits: CTRSplits, cfg: SubnetEval | None = None) -> dict:
@@ -133,9 +140,10 @@ def evaluate_subnet(supernet: SuperNet, arch: Arch, splits: CTRSplits, cfg: Subn
         data = getattr(splits, cfg.split)
         if cfg.eval_rows is not None and cfg.eval_rows < len(data):
             data = data.subset(torch.arange(cfg.eval_rows))
+        dev = _device_of(supernet)
         with torch.no_grad():
-            probe = supernet.body(data.batch(slice(0, 2)), arch)
-            cols = supernet.head_cols(probe)
+            probe = supernet.body({k: v.to(dev) for k, v in data.batch(slice(0, 2)).items()}, arch)
+            cols = supernet.head_cols(probe, dev)
         w = supernet.head.weight.detach()[:, cols].clone()
         b = supernet.head.bias.detach().clone()
         if cfg.finetune_steps:
@@ -143,7 +151,7 @@ def evaluate_subnet(supernet: SuperNet, arch: Arch, splits: CTRSplits, cfg: Subn
             b.requires_grad_(True)
             opt = torch.optim.Adagrad([w, b], lr=cfg.finetune_lr, eps=1e-2)
             gen = torch.Generator().manual_seed(cfg.seed)
-            it = _batches(splits.train, cfg.batch_size, gen)
+            it = _batches(splits.train, cfg.batch_size, gen, dev)
             for _ in range(cfg.finetune_steps):
                 batch = next(it)
                 with torch.no_grad():
@@ -153,7 +161,7 @@ def evaluate_subnet(supernet: SuperNet, arch: Arch, splits: CTRSplits, cfg: Subn
                 loss.backward()
                 opt.step()
         with torch.no_grad():
-            p = torch.sigmoid(F.linear(_features(supernet, arch, data), w, b).squeeze(-1)).numpy()
+            p = torch.sigmoid(F.linear(_features(supernet, arch, data), w, b).squeeze(-1)).cpu().numpy()
     finally:
         supernet.train(was)
     y = data.label.numpy()
@@ -175,11 +183,11 @@ class StandaloneResult:
     history: list = field(default_factory=list)
 
 
-def train_standalone(schema_splits: CTRSplits, space, arch: Arch, cfg: TrainConfig | None = None, seed: int = 0,
+def train_standalone(splits: CTRSplits, space, arch: Arch, cfg: TrainConfig | None = None, seed: int = 0,
                      layernorm: bool = True, desc: str = "from scratch") -> StandaloneResult:
     """Train ``arch`` from scratch as a standalone :class:`NASRecNet` with the shared trainer."""
     torch.manual_seed(seed)
-    model = NASRecNet(schema_splits.schema, space, arch, layernorm=layernorm)
-    res = fit(model, schema_splits, cfg or TrainConfig(monitor="logloss"), desc=desc)
+    model = NASRecNet(splits.schema, space, arch, layernorm=layernorm)
+    res = fit(model, splits, cfg or TrainConfig(monitor="logloss"), desc=desc)
     n_params = sum(p.numel() for p in model.parameters())
     return StandaloneResult(arch, res.valid, res.test, n_params, res.train_time_s, res.history)

@@ -75,6 +75,7 @@ class TwoShotConfig:
     scratch: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=256, lr=1e-3, monitor="logloss", patience=1))
     strategies: tuple[str, ...] = STRATEGIES
     progress: bool = True
+    device: str = "cpu"  # supernets, scoring and from-scratch training
 
     def __post_init__(self):
         bad = [s for s in self.strategies if s not in STRATEGIES]
@@ -89,7 +90,7 @@ class TwoShotConfig:
         lr = (self.first_lr or self.lr) if first else self.lr
         opt = (self.first_optimizer or self.optimizer) if first else self.optimizer
         return SupernetConfig(steps=steps, batch_size=self.batch_size, lr=lr, optimizer=opt,
-                              warmup_frac=self.warmup_frac, seed=seed, progress=self.progress)
+                              warmup_frac=self.warmup_frac, seed=seed, progress=self.progress, device=self.device)
 
     def eval_cfg(self, seed: int) -> SubnetEval:
         return SubnetEval(finetune_steps=self.finetune_steps, finetune_lr=self.finetune_lr, batch_size=self.batch_size,
@@ -204,7 +205,7 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
             origin.setdefault(a.function_key(), []).append(strat)
     rows = []
     for key, a in tqdm(cands.items(), desc="from scratch", disable=not cfg.progress, leave=False):
-        sr = train_standalone(splits, space, a, replace(cfg.scratch, seed=seed, progress=False), seed=seed)
+        sr = train_standalone(splits, space, a, replace(cfg.scratch, seed=seed, progress=False, device=cfg.device), seed=seed)
         row = {"key": key, "found_by": ",".join(origin[key]), "scratch_valid_logloss": sr.valid["logloss"],
                "scratch_test_logloss": sr.test["logloss"], "scratch_test_auc": sr.test["auc"], "params": sr.params}
         for strat, sn in scores.items():

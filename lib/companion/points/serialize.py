@@ -123,7 +123,7 @@ def _hilbert_states():
     States are read off Skilling's encoder on a small grid: a cell's state is the order its eight children
     are visited in. Self-similarity makes the next state a function of (state, octant), which is checked.
     """
-    depth = 6
+    depth = 5  # the smallest grid on which all 24 states and 192 transitions appear
     ax = torch.arange(1 << depth)
     grid = torch.stack(torch.meshgrid(ax, ax, ax, indexing="ij"), -1).reshape(-1, 3)
     code = hilbert_encode_skilling(grid, depth)
@@ -131,29 +131,33 @@ def _hilbert_states():
     table: dict[tuple[int, int], tuple[int, int]] = {}
 
     def child_map(level):
-        # for every cell at `level`, the digit of each of its 8 children
+        # for every cell at `level`: its key and the digit of each of its 8 children, as (cells, 8)
         shift = depth - level - 1
-        cell = (grid >> (shift + 1))
+        cell = grid >> (shift + 1)
         octant = (((grid[:, 0] >> shift) & 1) << 2) | (((grid[:, 1] >> shift) & 1) << 1) | ((grid[:, 2] >> shift) & 1)
         digit = (code >> (3 * shift)) & 7
         key = (cell[:, 0] << 40) | (cell[:, 1] << 20) | cell[:, 2]
-        maps: dict[int, list] = {}
-        for k, o, d in zip(key.tolist(), octant.tolist(), digit.tolist()):
-            maps.setdefault(k, [None] * 8)[o] = d
-        return {k: tuple(v) for k, v in maps.items()}
+        uniq, inv = torch.unique(key, return_inverse=True)
+        maps = torch.zeros(len(uniq), 8, dtype=torch.long)
+        maps[inv, octant] = digit
+        return uniq, maps
 
     per_level = [child_map(level) for level in range(depth)]
-    for maps in per_level:
-        for m in maps.values():
+    for _, maps in per_level:
+        for m in map(tuple, maps.tolist()):
             state_of.setdefault(m, len(state_of))
     for level in range(depth - 1):
-        for key, m in per_level[level].items():
-            cx, cy, cz = key >> 40, (key >> 20) & 0xFFFFF, key & 0xFFFFF
-            for o in range(8):
-                child = ((cx * 2 + (o >> 2)) << 40) | ((cy * 2 + ((o >> 1) & 1)) << 20) | (cz * 2 + (o & 1))
-                entry = (m[o], state_of[per_level[level + 1][child]])
-                prev = table.setdefault((state_of[m], o), entry)
-                if prev != entry:  # pragma: no cover - would mean the curve is not self-similar
+        keys, maps = per_level[level]
+        child_keys, child_maps = per_level[level + 1]
+        child_state = torch.tensor([state_of[tuple(m)] for m in child_maps.tolist()])
+        parent_state = [state_of[tuple(m)] for m in maps.tolist()]
+        cx, cy, cz = keys >> 40, (keys >> 20) & 0xFFFFF, keys & 0xFFFFF
+        for o in range(8):
+            child = ((cx * 2 + (o >> 2)) << 40) | ((cy * 2 + ((o >> 1) & 1)) << 20) | (cz * 2 + (o & 1))
+            nxt = child_state[torch.searchsorted(child_keys, child)].tolist()
+            for ps, d, ns in zip(parent_state, maps[:, o].tolist(), nxt):
+                prev = table.setdefault((ps, o), (d, ns))
+                if prev != (d, ns):  # pragma: no cover - would mean the curve is not self-similar
                     raise RuntimeError("Hilbert state machine is inconsistent")
     return state_of, table
 
