@@ -6,7 +6,15 @@ from companion.data.rooms import S3DIS_CLASSES, make_rooms
 from companion.models.point_backbone import Level, PointSegmenter, SparseConv, count_parameters
 from companion.points import serialize
 from companion.points.train import (SegConfig, collate, confusion, fit_segmentation, iou_from_confusion,
-                                    majority_baseline, voxelize)
+                                    majority_baseline, torch_threads, voxelize)
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with torch_threads(1):  # small clouds: one intra-op thread is much faster on a busy machine
+        yield
+
 
 SMALL = dict(enc_depths=(1, 1, 1), enc_channels=(8, 16, 16), dec_depths=(1, 1), dec_channels=(8, 16), d_state=4)
 
@@ -81,3 +89,14 @@ def test_training_beats_majority_on_tiny_rooms():
     base = majority_baseline(rooms[:4], rooms[4:], 13, cfg.grid_size)
     assert res.history[-1]["loss"] < res.history[0]["loss"]
     assert res.valid["miou"] > base["miou"] + 0.05
+
+
+def test_same_seed_same_numbers():
+    rooms = make_rooms(3, seed=5, n_points=1200)
+    cfg = SegConfig(epochs=2, batch_rooms=2, lr=0.01, grid_size=0.3, seed=0)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = PointSegmenter(6, 13, mixer="mamba", patch_size=64, **SMALL)
+        runs.append(fit_segmentation(model, rooms[:2], rooms[2:], 13, cfg, desc="test").history)
+    assert runs[0] == runs[1]

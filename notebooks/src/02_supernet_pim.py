@@ -62,8 +62,8 @@ SLUG = "supernet_pim"
 PRESETS = {
     "quick": dict(n_samples=20_000, space_size="tiny", supernet_steps=300, population=16, generations=10, children=4,
                   finetune_steps=0, eval_rows=2_000, epochs=2, prune_rounds=2),
-    "laptop": dict(n_samples=200_000, space_size="medium", supernet_steps=3_000, population=64, generations=60,
-                   children=8, finetune_steps=100, eval_rows=10_000, epochs=3, prune_rounds=3),
+    "laptop": dict(n_samples=100_000, space_size="medium", supernet_steps=3_000, population=48, generations=40,
+                   children=6, finetune_steps=0, eval_rows=10_000, epochs=2, prune_rounds=3),
     "paper": dict(n_samples=None, space_size="paper", supernet_steps=72_000, population=128, generations=240,
                   children=8, finetune_steps=500, eval_rows=None, epochs=1, prune_rounds=5),
 }

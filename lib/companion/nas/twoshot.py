@@ -148,7 +148,9 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
 
     # predictor data: random distinct paths scored on the first shot
     rand, seen = [], set()
-    while len(rand) < cfg.predictor_paths:
+    for _ in range(100 * cfg.predictor_paths):
+        if len(rand) == cfg.predictor_paths:
+            break
         a = space.sample(rng)
         if a.function_key() not in seen:
             seen.add(a.function_key())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,24 @@ from tqdm.auto import tqdm
 from .sample import grid_sample
 
 FEATURES = ("color", "normal", "height")
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run a block with ``n`` intra-op threads (None: leave as is), restoring the setting afterwards.
+
+    Room-sized point clouds make many small tensor ops; on a busy 2-core machine two OpenMP threads per op
+    were measured 10-100x slower than one, so training defaults to a single thread.
+    """
+    old = torch.get_num_threads()
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {n}")
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def room_features(room: dict, keys=("color", "normal")) -> np.ndarray:
@@ -125,6 +144,7 @@ class SegConfig:
     eval_every: int = 1
     seed: int = 0
     max_seconds: float | None = None  # stop early (and say so) when a wall-clock budget is spent
+    threads: int | None = 1  # intra-op threads while training/evaluating (see torch_threads)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_rooms < 1:
@@ -150,10 +170,11 @@ class SegResult:
 def evaluate(model, rooms: list[dict], num_classes: int, cfg: SegConfig) -> dict:
     model.eval()
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for r in rooms:
-        v = voxelize(r, cfg.grid_size, cfg.features)
-        pred = model(v["feat"], v["grid"]).argmax(1).numpy()
-        cm += confusion(pred, v["label"], num_classes)
+    with torch_threads(cfg.threads):
+        for r in rooms:
+            v = voxelize(r, cfg.grid_size, cfg.features)
+            pred = model(v["feat"], v["grid"]).argmax(1).numpy()
+            cm += confusion(pred, v["label"], num_classes)
     return iou_from_confusion(cm)
 
 
@@ -162,12 +183,19 @@ def predict_room(model, room: dict, cfg: SegConfig) -> dict:
     """Voxel points of one room with their predicted and true labels (for figures)."""
     model.eval()
     v = voxelize(room, cfg.grid_size, cfg.features)
-    return {"coord": v["coord"].numpy(), "pred": model(v["feat"], v["grid"]).argmax(1).numpy(), "label": v["label"]}
+    with torch_threads(cfg.threads):
+        pred = model(v["feat"], v["grid"]).argmax(1).numpy()
+    return {"coord": v["coord"].numpy(), "pred": pred, "label": v["label"]}
 
 
 def fit_segmentation(model, train_rooms: list[dict], valid_rooms: list[dict], num_classes: int, cfg: SegConfig,
                      desc: str = "train") -> SegResult:
     """AdamW + one-cycle cosine schedule with cross-entropy; reports valid mIoU every ``eval_every`` epochs."""
+    with torch_threads(cfg.threads):
+        return _fit(model, train_rooms, valid_rooms, num_classes, cfg, desc)
+
+
+def _fit(model, train_rooms, valid_rooms, num_classes, cfg, desc):
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not getattr(p, "_no_weight_decay", False)]
