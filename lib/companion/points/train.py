@@ -88,7 +88,7 @@ def majority_baseline(train_rooms: list[dict], test_rooms: list[dict], num_class
     counts = sum(np.bincount(r["segment"][r["segment"] >= 0], minlength=num_classes) for r in train_rooms)
     major = int(np.argmax(counts))
     cm = sum(confusion(np.full(len(v["label"]), major), v["label"], num_classes)
-             for v in (voxelize(r, grid_size) for r in test_rooms))
+             for v in (voxelize(r, grid_size, keys=("color",)) for r in test_rooms))
     return {"class": major, **iou_from_confusion(cm)}
 
 
