@@ -166,3 +166,16 @@ def test_learns_the_planted_signal():
     cfg = {"epochs": 3, "batch_size": 128, "progress": False, "lr": 3e-3}
     df = run_grid({"IF": ("InterFormer", {"layers": 1, "head_hidden": (32,)})}, sp, 8, [0], cfg)
     assert df.auc.iloc[0] > 0.65
+
+
+def test_verdict_needs_consistent_gaps():
+    from companion.models.interformer import paired_gap, verdict
+    import pandas as pd
+
+    df = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "seed": [0, 1, 2] * 3,
+                       "auc": [0.80, 0.81, 0.82, 0.79, 0.80, 0.81, 0.81, 0.79, 0.815]})
+    clear, noisy = paired_gap(df, "a", "b"), paired_gap(df, "a", "c")
+    assert clear["mean"] > 0 and clear["wins"] == 3
+    assert verdict([clear]) == "reproduced"
+    assert verdict([noisy]) == "not reproduced"  # wins on average but less than its spread
+    assert verdict([clear, noisy]) == "partly"

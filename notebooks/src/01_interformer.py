@@ -264,6 +264,7 @@ results.save(
     SLUG,
     params=vars(P) | {"scale": scale, "seed": seed, "dataset": dataset, "seeds": SEEDS},
     metrics={"table": table.reset_index().to_dict("records"), "ablations": abl.reset_index().to_dict("records"),
+             "runs": runs.to_dict("records"), "ablation_runs": pd.concat([abl_real.assign(data="real"), abl_syn.assign(data="synthetic")]).to_dict("records"),
              "attention_entropy": entropy, "synthetic_bayes_test": syn.info["bayes_test"], "data": data.summary()},
     claims=claims,
     headline={"InterFormer AUC": round(float(ours_if.auc), 4), "best baseline": best_base,

@@ -328,9 +328,10 @@ def format_gaps(gaps: list[dict]) -> str:
 
 
 def verdict(gaps: list[dict]) -> str:
-    """reproduced: a beats b on average in every comparison and in most seeds; partly: some comparisons; else not."""
-    ok = [g["mean"] > 0 and g["wins"] * 2 > g["n"] for g in gaps]
-    return "reproduced" if all(ok) else "partly" if any(ok) else "not reproduced"
+    """A comparison counts when a wins on average, in most seeds, and (with several seeds) by more than the
+    seed-to-seed spread of the gap. reproduced: all count; partly: at least half; otherwise not reproduced."""
+    ok = [g["mean"] > 0 and g["wins"] * 2 > g["n"] and (g["n"] == 1 or g["mean"] > g["sd"]) for g in gaps]
+    return "reproduced" if all(ok) else "partly" if 2 * sum(ok) >= len(ok) else "not reproduced"
 
 
 def mean_attention(model: InterFormer, batch: dict, min_events: int | None = None) -> list[np.ndarray]:
