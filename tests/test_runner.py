@@ -8,7 +8,7 @@ from companion import cli, papers, report, runner
 
 PARAMS = '''scale = "quick"  # quick|laptop|paper: preset
 seed = 0  # int: random seed
-epochs = None  # int>=1: epochs (None: preset)
+epochs = None  # int≥1: epochs (None: preset)
 lr = 0.01  # float>0: learning rate
 verbose = False  # bool: chatty output
 fail = False  # bool: raise in the second cell

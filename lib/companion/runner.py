@@ -29,7 +29,9 @@ from .runtime import REPO_ROOT, versions
 
 OUTPUTS = REPO_ROOT / "outputs"
 _TYPE_RE = re.compile(r"^\s*(?P<type>int|float|bool|str|list|dict|[\w.+-]+(?:\|[\w.+-]+)+)\s*"
-                      r"(?:(?P<op>>=|<=|>|<)\s*(?P<bound>-?[\d.eE+-]+))?\s*:\s*(?P<help>.*)$")
+                      r"(?:(?P<op>>=|<=|≥|≤|>|<)\s*(?P<bound>-?[\d.eE+-]+))?\s*:\s*(?P<help>.*)$")
+# "≥"/"≤" are accepted beside ">="/"<=" because papermill's own parameter inspection skips any line with two "=".
+_OPS = {"≥": ">=", "≤": "<="}
 
 
 class ParameterError(ValueError):
@@ -81,7 +83,7 @@ def parse_parameters(nb_path: Path) -> list[Param]:
         m = _TYPE_RE.match(comment)
         if m:
             typ, hlp = m.group("type"), m.group("help").strip()
-            op, bound = m.group("op"), (float(m.group("bound")) if m.group("bound") else None)
+            op, bound = _OPS.get(m.group("op"), m.group("op")), (float(m.group("bound")) if m.group("bound") else None)
         else:
             typ = type(default).__name__ if default is not None else "str"
             hlp, op, bound = comment, None, None

@@ -13,11 +13,11 @@
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: random seed (data, initialisation, shuffling)
-n_samples = None  # int>=100: number of synthetic impressions (None: from the scale preset)
-n_pairs = 3  # int>=1: planted pairwise interactions
-n_triples = 1  # int>=0: planted three-way interactions
-epochs = None  # int>=1: training epochs (None: from the scale preset)
-batch_size = 512  # int>=1: mini-batch size
+n_samples = None  # int≥100: number of synthetic impressions (None: from the scale preset)
+n_pairs = 3  # int≥1: planted pairwise interactions
+n_triples = 1  # int≥0: planted three-way interactions
+epochs = None  # int≥1: training epochs (None: from the scale preset)
+batch_size = 512  # int≥1: mini-batch size
 lr = 0.01  # float>0: Adam learning rate
 
 # %% [markdown]

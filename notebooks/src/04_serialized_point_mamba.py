@@ -25,19 +25,19 @@ scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: random seed
 dataset = "rooms"  # rooms|s3dis|scannet: procedural rooms, or a real dataset read from data_root
 data_root = ""  # str: S3DIS folder with Area_1..Area_6, or ScanNet scans/ folder (real datasets only)
-n_rooms = None  # int>=4: procedural rooms (train + valid + test)
-room_points = None  # int>=500: surface points sampled per procedural room
+n_rooms = None  # int≥4: procedural rooms (train + valid + test)
+room_points = None  # int≥500: surface points sampled per procedural room
 grid_size = None  # float>0: voxel size in metres (one point per voxel)
-epochs = None  # int>=1: training epochs per model
-batch_rooms = None  # int>=1: rooms per training step
+epochs = None  # int≥1: training epochs per model
+batch_rooms = None  # int≥1: rooms per training step
 lr = None  # float>0: peak AdamW learning rate (one-cycle schedule)
 channels = None  # list: encoder channels per stage
 depths = None  # list: encoder blocks per stage
-patch_size = None  # int>=8: points per serialized patch (Mamba window)
-d_state = None  # int>=1: Mamba state size N
+patch_size = None  # int≥8: points per serialized patch (Mamba window)
+d_state = None  # int≥1: Mamba state size N
 train_budget_s = None  # float>0: wall-clock cap per model's training (stops early and says so; None at quick scale keeps runs reproducible)
 scaling_sizes = None  # list: point counts for the latency/memory scan
-threads = 1  # int>=1: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
+threads = 1  # int≥1: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
 
 # %%
 import numpy as np
