@@ -193,6 +193,7 @@ entropy = itf.attention_entropy(trained[("InterFormer", seed)], probe)
 fig, axes = plots.figure(1, len(maps), figsize=(4 * len(maps), 3.6), squeeze=False)
 for i, (ax, m) in enumerate(zip(axes[0], maps)):
     im = ax.imshow(m, cmap="viridis")
+    ax.grid(False)
     ax.axhline(3.5, c="w", lw=0.8)
     ax.axvline(3.5, c="w", lw=0.8)
     ax.set_title(f"layer {i + 1}")
