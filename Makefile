@@ -7,7 +7,7 @@ TORCH   ?= torch==2.13.0
 SCALE   ?= quick
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup run test unit notebooks report bench clean
+.PHONY: setup run test unit notebooks report bench test-gpu clean
 
 setup: $(STAMP)
 
@@ -33,9 +33,14 @@ unit: setup
 notebooks: setup
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
+test-gpu: setup
+	$(BIN)/python -m pip install --quiet -e ".[cuda]"
+	$(BIN)/python -m pytest -q -m gpu tests
+	$(BIN)/python benchmarks/gpu_check_mamba.py
+
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python benchmarks/run_all.py
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) outputs/*/ outputs/index.html
