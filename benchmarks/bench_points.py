@@ -11,28 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from companion.cost.latency import median_seconds  # noqa: E402
 from companion.models.mamba import linear_scan  # noqa: E402
 from companion.points.serialize import (hilbert_encode, hilbert_encode_skilling, serialize,  # noqa: E402
                                         z_order_encode, z_order_encode_reference)
 
 
 def timeit(fn, repeats, warmup=True):
-    if warmup:
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_seconds(fn, warmup=int(warmup), repeats=repeats)
 
 
 def main(argv=None):

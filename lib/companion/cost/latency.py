@@ -13,7 +13,25 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["Latency", "measure_latency"]
+__all__ = ["Latency", "measure_latency", "time_call", "median_seconds"]
+
+
+def time_call(fn, warmup: int = 1, repeats: int = 3) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls: the one timer everyone uses."""
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"warmup must be >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def median_seconds(fn, warmup: int = 1, repeats: int = 3) -> float:
+    return statistics.median(time_call(fn, warmup, repeats))
 
 
 @dataclass
@@ -43,8 +61,6 @@ def _threads(n: int | None):
 
 def measure_latency(model: nn.Module, *inputs, warmup: int = 3, repeats: int = 10, threads: int | None = None, batch_size: int | None = None) -> Latency:
     """Median forward latency in eval mode without gradients."""
-    if warmup < 0 or repeats < 1:
-        raise ValueError(f"warmup must be >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
     if batch_size is None:
         first = inputs[0] if inputs else None
         if isinstance(first, dict):
@@ -55,15 +71,9 @@ def measure_latency(model: nn.Module, *inputs, warmup: int = 3, repeats: int = 1
             batch_size = 1
     was_training = model.training
     model.eval()
-    times = []
     try:
         with _threads(threads) as n, torch.inference_mode():
-            for _ in range(warmup):
-                model(*inputs)
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                model(*inputs)
-                times.append(1000.0 * (time.perf_counter() - t0))
+            times = [1000.0 * t for t in time_call(lambda: model(*inputs), warmup, repeats)]
     finally:
         model.train(was_training)
     times.sort()

@@ -6,10 +6,10 @@ quantity behind linear-versus-quadratic memory claims. Latency is the median wal
 """
 from __future__ import annotations
 
-import statistics
-import time
 
 import torch
+
+from ..cost.latency import median_seconds
 
 
 def saved_activation_bytes(fn) -> int:
@@ -33,14 +33,7 @@ def saved_activation_bytes(fn) -> int:
 def median_latency(fn, repeats: int = 3, warmup: int = 1) -> float:
     """Median seconds of ``fn()`` under ``torch.no_grad`` after ``warmup`` untimed calls."""
     with torch.no_grad():
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        return median_seconds(fn, warmup, repeats)
 
 
 def loglog_slope(n, y) -> float:
