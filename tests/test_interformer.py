@@ -188,3 +188,12 @@ def test_verdict_needs_consistent_gaps():
     assert verdict([clear]) == "reproduced"
     assert verdict([noisy]) == "not reproduced"  # wins on average but less than its spread
     assert verdict([clear, noisy]) == "partly"
+
+
+def test_entropy_verdict():
+    from companion.models.interformer import entropy_verdict
+
+    assert entropy_verdict([0.98]) == "not tested"
+    assert entropy_verdict([0.98, 0.90, 0.85]) == "reproduced"
+    assert entropy_verdict([0.984, 0.975]) == "partly"
+    assert entropy_verdict([0.90, 0.95]) == "not reproduced"

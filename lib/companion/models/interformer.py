@@ -334,6 +334,14 @@ def verdict(gaps: list[dict]) -> str:
     return "reproduced" if all(ok) else "partly" if 2 * sum(ok) >= len(ok) else "not reproduced"
 
 
+def entropy_verdict(entropy: list[float], margin: float = 0.02) -> str:
+    """Layer 1 more uniform than every later layer: by more than ``margin`` (reproduced) or at all (partly)."""
+    if len(entropy) < 2:
+        return "not tested"
+    gap = entropy[0] - max(entropy[1:])
+    return "reproduced" if gap > margin else "partly" if gap > 0 else "not reproduced"
+
+
 def mean_attention(model: InterFormer, batch: dict, min_events: int | None = None) -> list[np.ndarray]:
     """Per layer, the attention map averaged over heads and over the rows whose history is full (so positions line up)."""
     model.eval()
