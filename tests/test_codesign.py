@@ -10,15 +10,6 @@ from companion.nas.supernet import SuperNet
 from companion.nas.training import SubnetEval, SupernetConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster, and much faster when the machine is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)

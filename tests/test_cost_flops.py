@@ -13,15 +13,6 @@ from companion.nas.space import make_space
 from companion.nas.supernet import SuperNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster, and much faster when the machine is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def reference(model, *inputs):
     """torch's own count. SDPA is pinned to the math kernel: FlopCounterMode does not register the fused
     CPU flash-attention op and would count it as 0 FLOPs."""

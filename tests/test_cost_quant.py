@@ -11,15 +11,6 @@ from companion.nas.space import make_space
 from companion.nas.supernet import SuperNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster, and much faster when the machine is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_grid_and_error_bound():
     torch.manual_seed(0)
     x = torch.randn(1000)

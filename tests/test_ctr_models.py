@@ -8,15 +8,6 @@ from companion.models.interformer import MODEL_ZOO, SEQUENTIAL, build_model, sum
 from companion.models.layers import CIN, CrossNetV2, DHENLayer, pairwise_dots
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is as fast and does not thrash when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def splits():
     return make_synthetic_seq(n=500, n_users=30, max_len=6, seed=2)

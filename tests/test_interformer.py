@@ -6,15 +6,6 @@ from companion.models.interformer import InterFormer, build_model, run_grid
 from companion.models.layers import Gating, apply_rope, recent_tokens
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is as fast and does not thrash when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def splits():
     return make_synthetic_seq(n=600, n_users=40, max_len=8, seed=1)

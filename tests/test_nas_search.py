@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from scipy.stats import kendalltau
 
 from companion.nas import make_space
@@ -136,7 +135,6 @@ def test_evolution_bookkeeping():
 
 # ----------------------------------------------------------------------------- predictor
 def test_predictor_learns_a_planted_quality_function():
-    torch.set_num_threads(1)
     space = make_space("nasrec-full", "tiny")
     rng = np.random.default_rng(0)
     archs = [space.sample(rng) for _ in range(800)]

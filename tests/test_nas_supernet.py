@@ -10,15 +10,6 @@ from companion.nas import Arch, BlockChoice, NASRecNet, SuperNet, linear_roles, 
 from companion.nas.training import SubnetEval, SupernetConfig, evaluate_subnet, train_supernet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models: one thread avoids OpenMP spinning on a busy 2-core machine
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def splits():
     return make_synthetic_ctr(n_samples=600, n_dense=3, n_sparse=5, vocab_size=16, seed=0)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from companion.data.synthetic import make_synthetic_ctr
 from companion.nas import make_space
@@ -8,14 +7,6 @@ from companion.nas import twoshot as ts
 from companion.nas.fgps import set_entropy
 from companion.nas.predictor import PredictorConfig
 from companion.train import TrainConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _cfg(**kw):

@@ -20,17 +20,17 @@
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: random seed (runs use seed, seed+1, ...)
 dataset = "movielens"  # movielens|amazon|taobao|kuaivideo: real data for the model table (the BARS ones need their CSVs, see companion.data.bars)
-n_seeds = None  # int>=1: seeds per model (None: from the scale preset)
-epochs = None  # int>=1: maximum training epochs, early stopping on validation AUC (None: preset)
-dim = None  # int>=2: embedding width d, even (None: preset)
-layers = None  # int>=1: InterFormer layers (None: preset)
-max_len = None  # int>=1: history length kept per sequence on MovieLens (None: preset)
-train_rows = None  # int>=0: cap on training rows, a seeded sample (0: all; None: preset)
-batch_size = None  # int>=1: training batch size (None: preset)
+n_seeds = None  # int≥1: seeds per model (None: from the scale preset)
+epochs = None  # int≥1: maximum training epochs, early stopping on validation AUC (None: preset)
+dim = None  # int≥2: embedding width d, even (None: preset)
+layers = None  # int≥1: InterFormer layers (None: preset)
+max_len = None  # int≥1: history length kept per sequence on MovieLens (None: preset)
+train_rows = None  # int≥0: cap on training rows, a seeded sample (0: all; None: preset)
+batch_size = None  # int≥1: training batch size (None: preset)
 lr = None  # float>0: Adam learning rate (None: preset)
 baselines = None  # list: baseline models for the table, from companion.models.interformer.MODEL_ZOO (None: preset)
-synthetic_rows = None  # int>=100: rows of the synthetic sequence task (None: preset)
-threads = 1  # int>=0: torch CPU threads (0: torch default; these small models run about as fast on one, and one is robust to a busy machine)
+synthetic_rows = None  # int≥100: rows of the synthetic sequence task (None: preset)
+threads = 1  # int≥0: torch CPU threads (0: torch default; these small models run about as fast on one, and one is robust to a busy machine)
 device = "cpu"  # str: cpu, cuda or auto
 
 # %%

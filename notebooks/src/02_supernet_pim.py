@@ -25,7 +25,7 @@ seed = 0  # int: random seed (data, supernet, search, training)
 dataset = "synthetic"  # synthetic|criteo|avazu|kdd2012: data source (real sets need data_path)
 data_path = ""  # str: raw file for criteo (train.txt), avazu (train.csv) or kdd2012 (training.txt)
 n_samples = None  # int≥1000: rows (synthetic: generated; real: read at most this many)
-space_size = None  # tiny|medium|paper: size of the NASRec-Small space (paper = 7 blocks, widths 16-1024)
+space_size = None  # tiny|medium|paper: size of the NASRec-Small space (paper: 7 blocks, widths 16-1024)
 supernet_steps = None  # int≥1: supernet training steps
 batch_size = 256  # int≥1: mini-batch size (supernet and from-scratch training)
 lr = 0.01  # float>0: Adam learning rate (supernet and from-scratch training)
@@ -38,7 +38,7 @@ children = None  # int≥1: children per generation
 finetune_steps = None  # int≥0: head-only fine-tune steps before scoring a subnet (NASRec: 500)
 eval_rows = None  # int≥100: validation rows used to score a subnet on the supernet
 epochs = None  # int≥1: epochs when training designs from scratch
-prune_rounds = None  # int≥0: structured-pruning rounds (paper: T = 1, 3, 5)
+prune_rounds = None  # int≥0: structured-pruning rounds (paper: T of 1, 3 or 5)
 prune_rate = 0.2  # float>0: fraction of surviving units removed per round (paper: 0.2)
 threads = 1  # int≥1: torch CPU threads (these small models run fastest on one)
 
