@@ -342,16 +342,21 @@ def entropy_verdict(entropy: list[float], margin: float = 0.02) -> str:
     return "reproduced" if gap > margin else "partly" if gap > 0 else "not reproduced"
 
 
-def mean_attention(model: InterFormer, batch: dict, min_events: int | None = None) -> list[np.ndarray]:
-    """Per layer, the attention map averaged over heads and over the rows whose history is full (so positions line up)."""
+def recorded_attention(model: InterFormer, batch: dict) -> list[torch.Tensor]:
+    """Attention maps [B, H, T, T] of every sequence layer for one forward pass in eval mode."""
     model.eval()
     model.record_attention(True)
     try:
         with torch.no_grad():
             model(batch)
-        maps = model.attention_maps()
+        return model.attention_maps()
     finally:
         model.record_attention(False)
+
+
+def mean_attention(model: InterFormer, batch: dict, min_events: int | None = None) -> list[np.ndarray]:
+    """Per layer, the attention map averaged over heads and over the rows whose history is full (so positions line up)."""
+    maps = recorded_attention(model, batch)
     n_ev = (batch["seq"] > 0).any(1).sum(-1)
     keep = n_ev >= (min_events if min_events is not None else batch["seq"].shape[-1])
     if not keep.any():
@@ -393,14 +398,7 @@ def paper_table(dataset: str = "AmazonElectronics") -> pd.DataFrame:
 def attention_entropy(model: InterFormer, batch: dict) -> list[float]:
     """Per layer, the mean entropy of the attention rows of real tokens, divided by log(number of real keys):
     1 means uniform attention over the history, values near 0 mean attention on a few tokens."""
-    model.eval()
-    model.record_attention(True)
-    try:
-        with torch.no_grad():
-            model(batch)
-        maps = model.attention_maps()
-    finally:
-        model.record_attention(False)
+    maps = recorded_attention(model, batch)
     ev = (batch["seq"] > 0).any(1)
     keys = torch.cat([torch.ones(ev.shape[0], model.n_cls, dtype=torch.bool), ev], 1)  # [B, T]
     n_keys = keys.sum(-1).float()
