@@ -138,3 +138,17 @@ def test_list_shows_parameters(toy, capsys):
     assert cli.main(["list"]) == 0
     text = capsys.readouterr().out
     assert "toy" in text and "epochs (int>=1, default None): epochs (None: preset)" in text
+
+
+def test_resolve_checks_types_even_without_the_runner():
+    from companion.params import resolve
+
+    presets = {"quick": {"epochs": 1, "lr": 0.1, "models": ["a"], "flag": False}}
+    p = resolve(presets, "quick", {"epochs": 3, "lr": 1, "models": None}, show=False)
+    assert (p.epochs, p.lr, p.models, p.flag) == (3, 1, ["a"], False)
+    with pytest.raises(TypeError, match="parameter 'epochs' expects int"):
+        resolve(presets, "quick", {"epochs": "abc"}, show=False)
+    with pytest.raises(TypeError, match="parameter 'flag' expects bool"):
+        resolve(presets, "quick", {"flag": "maybe"}, show=False)
+    with pytest.raises(ValueError, match="unknown scale 'huge'"):
+        resolve(presets, "huge", {}, show=False)

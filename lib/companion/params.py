@@ -18,6 +18,8 @@ def resolve(presets: dict[str, dict], scale: str, namespace: dict, show: bool = 
     resolved, origin = {}, {}
     for key, default in row.items():
         given = namespace.get(key)
+        if given is not None:
+            _check_type(key, given, default)
         resolved[key], origin[key] = (default, scale) if given is None else (given, "set")
     if show:
         width = max(map(len, resolved), default=4)
@@ -25,3 +27,24 @@ def resolve(presets: dict[str, dict], scale: str, namespace: dict, show: bool = 
         for key, val in resolved.items():
             print(f"{key:<{width}}  {str(val):<20} {origin[key]}")
     return SimpleNamespace(**resolved)
+
+
+def _check_type(key: str, given, preset) -> None:
+    """A knob set by hand must have its preset's type: the check that still runs under plain papermill,
+    which passes a mistyped ``-p epochs abc`` straight into the notebook."""
+    if preset is None:
+        return
+    if isinstance(preset, bool):
+        ok, want = isinstance(given, bool), "bool"
+    elif isinstance(preset, int):
+        ok, want = isinstance(given, int) and not isinstance(given, bool), "int"
+    elif isinstance(preset, float):
+        ok, want = isinstance(given, (int, float)) and not isinstance(given, bool), "float"
+    elif isinstance(preset, (list, tuple)):
+        ok, want = isinstance(given, (list, tuple)), "list"
+    elif isinstance(preset, str):
+        ok, want = isinstance(given, str), "str"
+    else:
+        return
+    if not ok:
+        raise TypeError(f"parameter {key!r} expects {want} (like its preset {preset!r}), got {given!r}")

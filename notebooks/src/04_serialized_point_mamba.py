@@ -63,7 +63,7 @@ PRESETS = {
                   scaling_sizes=[1000, 2000, 4000]),
     "laptop": dict(n_rooms=30, room_points=4000, grid_size=0.08, epochs=10, batch_rooms=2, lr=0.005,
                    channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16,
-                   train_budget_s=900, scaling_sizes=[2000, 4000, 8000, 16000]),
+                   train_budget_s=900.0, scaling_sizes=[2000, 4000, 8000, 16000]),
     "paper": dict(n_rooms=272, room_points=200000, grid_size=0.02, epochs=3000, batch_rooms=12, lr=0.006,
                   channels=[32, 64, 128, 256, 512], depths=[2, 2, 2, 6, 2], patch_size=4096, d_state=16,
                   train_budget_s=None, scaling_sizes=[4000, 16000, 64000, 256000]),
