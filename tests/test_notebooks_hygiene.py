@@ -48,3 +48,36 @@ def test_parameters_are_typed_and_papermill_reads_them(nb):
     assert not untyped, f"knobs defaulting to None need a TYPE comment: {untyped}"
     seen = list(papermill.inspect_notebook(str(nb)))
     assert seen == names, f"papermill reads {len(seen)} of {len(names)} knobs (a second '=' on a line hides it)"
+
+
+def _presets(src: Path) -> dict:
+    """The notebook's PRESETS table, evaluated from its module-level assignments (no data, no training)."""
+    import ast
+
+    ns: dict = {}
+    for node in ast.parse(src.read_text()).body:
+        if isinstance(node, ast.Assign):
+            try:
+                exec(compile(ast.Module([node], []), str(src), "exec"), ns)
+            except Exception:
+                pass
+    return ns.get("PRESETS", {})
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_presets_cover_every_scale_with_the_declared_types(nb):
+    presets = _presets(ROOT / "notebooks" / "src" / f"{nb.stem}.py")
+    assert set(presets) == {"quick", "laptop", "paper"}
+    spec = {p.name: p for p in runner.parse_parameters(nb)}
+    wrong = []
+    for scale, row in presets.items():
+        for key, value in row.items():
+            if key not in spec or value is None:
+                continue
+            try:
+                runner.coerce(spec[key], value)
+            except runner.ParameterError as err:
+                wrong.append(f"{scale}.{key}: {err}")
+            if spec[key].type == "float" and isinstance(value, int):
+                wrong.append(f"{scale}.{key}: write {value} as {float(value)} (a float knob)")
+    assert not wrong, wrong
