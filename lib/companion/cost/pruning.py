@@ -144,7 +144,7 @@ def iterative_prune(model: nn.Module, train_fn: Callable[[nn.Module, int], dict]
     ``train_fn(model, round) -> metrics`` trains in place (e.g. ``companion.train.fit``) and returns test metrics.
     Returns the model after the last round and one :class:`PruneRound` per round (round 0 = unpruned).
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")

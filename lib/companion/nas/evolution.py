@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 C = TypeVar("C")
 

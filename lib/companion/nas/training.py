@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from ..data.schema import CTRDataset, CTRSplits
 from ..metrics import auc as auc_fn

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import kendalltau, spearmanr
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from ..data.schema import CTRSplits
 from ..train import TrainConfig

@@ -67,7 +67,7 @@ def scaling_table(models: dict, sizes, repeats: int = 2, threads: int | None = 1
     A model is skipped at larger sizes once one of its forwards takes more than ``max_seconds``.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     from .train import torch_threads
 
