@@ -24,7 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from companion.data.movielens_seq import load_movielens_seq  # noqa: E402
-from companion.models.interformer import build_model, n_params  # noqa: E402
+from companion.models.zoo import build_model, n_params  # noqa: E402
 
 
 def make_batches(data, batch_size: int, n: int, seed: int = 0) -> list[dict]:

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from companion.data.synthetic_seq import make_synthetic_seq
 from companion.models.ctr import DCNv2, FM
-from companion.models.interformer import MODEL_ZOO, SEQUENTIAL, build_model, summarize_grid, run_grid
+from companion.compare import run_grid, summarize_grid
+from companion.models.zoo import MODEL_ZOO, SEQUENTIAL, build_model
 from companion.models.layers import CIN, CrossNetV2, DHENLayer, pairwise_dots
 
 

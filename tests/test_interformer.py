@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from companion.data.synthetic_seq import make_synthetic_seq
-from companion.models.interformer import InterFormer, build_model, run_grid
+from companion.compare import run_grid
+from companion.models.interformer import InterFormer
+from companion.models.zoo import build_model
 from companion.models.layers import Gating, apply_rope, recent_tokens
 
 
@@ -169,7 +171,7 @@ def test_learns_the_planted_signal():
 
 
 def test_verdict_needs_consistent_gaps():
-    from companion.models.interformer import paired_gap, verdict
+    from companion.compare import paired_gap, verdict
     import pandas as pd
 
     df = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "seed": [0, 1, 2] * 3,

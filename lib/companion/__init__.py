@@ -5,7 +5,7 @@ Submodules load on first use (``companion.params``, ``companion.train``...), so 
 import importlib
 
 __version__ = "0.1.0"
-_SUBMODULES = {"cli", "cluster", "cost", "data", "metrics", "models", "nas", "papers", "params", "plots", "points", "progress",
+_SUBMODULES = {"cli", "cluster", "compare", "cost", "data", "metrics", "models", "nas", "papers", "params", "plots", "points", "progress",
                "report", "results", "runner", "runtime", "systems", "train"}
 
 

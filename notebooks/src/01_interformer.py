@@ -38,11 +38,12 @@ import pandas as pd
 import torch
 
 import companion
-from companion import plots, results
+from companion import compare, plots, results
 from companion.data.bars import load_bars
 from companion.data.movielens_seq import load_movielens_seq
 from companion.data.synthetic_seq import make_synthetic_seq
 from companion.models import interformer as itf
+from companion.models import zoo
 from companion.runtime import choose_device, seed_everything
 
 SLUG = "interformer"
@@ -60,9 +61,9 @@ if dataset not in ("movielens", "amazon", "taobao", "kuaivideo"):
     raise ValueError(f"dataset must be movielens, amazon, taobao or kuaivideo, got {dataset!r}")
 if P.dim < 2 or P.dim % 2:
     raise ValueError(f"dim must be an even number >= 2 (RoPE rotates pairs of channels), got {P.dim}")
-unknown = [m for m in P.baselines if m not in itf.MODEL_ZOO]
+unknown = [m for m in P.baselines if m not in zoo.MODEL_ZOO]
 if unknown:
-    raise ValueError(f"unknown baselines {unknown}; choose from {list(itf.MODEL_ZOO)}")
+    raise ValueError(f"unknown baselines {unknown}; choose from {list(zoo.MODEL_ZOO)}")
 if threads:
     torch.set_num_threads(threads)
 seed_everything(seed)
@@ -85,7 +86,7 @@ if dataset == "movielens":
     data = load_movielens_seq(max_len=P.max_len)
 else:
     data = load_bars({"amazon": "AmazonElectronics_x1", "taobao": "TaobaoAd_x1", "kuaivideo": "KuaiVideo_x1"}[dataset], seed=seed)
-data = itf.cap_train(data, P.train_rows, seed)
+data = compare.cap_train(data, P.train_rows, seed)
 print(data.summary())
 print(data.schema.describe())
 
@@ -108,8 +109,8 @@ print(data.schema.describe())
 # The head reads `[X_sum | S_sum]`. One forward pass on 8 rows:
 
 # %%
-model = itf.build_model("InterFormer", data.schema, P.dim, **IF_KW)
-print(f"{itf.n_params(model):,} parameters")
+model = zoo.build_model("InterFormer", data.schema, P.dim, **IF_KW)
+print(f"{zoo.n_params(model):,} parameters")
 model.trace_shapes(data.train.batch(slice(0, 8)))
 
 # %% [markdown]
@@ -123,8 +124,8 @@ model.trace_shapes(data.train.batch(slice(0, 8)))
 # %%
 variants = {m: (m, {}) for m in P.baselines} | {"InterFormer": ("InterFormer", IF_KW)}
 trained = {}
-runs = itf.run_grid(variants, data, P.dim, SEEDS, TRAIN, desc="model table", keep=trained)
-table = itf.summarize_grid(runs)
+runs = compare.run_grid(variants, data, P.dim, SEEDS, TRAIN, desc="model table", keep=trained)
+table = compare.summarize_grid(runs)
 table.round(4)
 
 # %%
@@ -155,22 +156,22 @@ plots.save(fig, "model_table_auc", SLUG)
 ABLATIONS = {"n2s": {"flow": "n2s"}, "s2n": {"flow": "s2n"}, "separate": {"flow": "separate"}, "mean": {"sequence": "mean"}}
 abl_variants = {name: ("InterFormer", {**IF_KW, **kw}) for name, kw in ABLATIONS.items()}
 abl_real = pd.concat([runs[runs.model == "InterFormer"].assign(model="bidirectional"),
-                      itf.run_grid(abl_variants, data, P.dim, SEEDS, TRAIN, desc="ablations (real)")])
+                      compare.run_grid(abl_variants, data, P.dim, SEEDS, TRAIN, desc="ablations (real)")])
 syn = make_synthetic_seq(n=P.synthetic_rows, seed=seed)
 print("synthetic:", syn.summary())
 print("Bayes-optimal test AUC %.4f, first-order-only %.4f" % (syn.info["bayes_test"]["auc"], syn.info["first_order_only_test"]["auc"]))
 SYN_TRAIN = {**TRAIN, "epochs": max(TRAIN["epochs"], 2) if scale == "quick" else TRAIN["epochs"] + 2}
-abl_syn = itf.run_grid({"bidirectional": ("InterFormer", IF_KW), **abl_variants}, syn, P.dim, SEEDS, SYN_TRAIN, desc="ablations (synthetic)")
+abl_syn = compare.run_grid({"bidirectional": ("InterFormer", IF_KW), **abl_variants}, syn, P.dim, SEEDS, SYN_TRAIN, desc="ablations (synthetic)")
 
 # %%
-abl = pd.concat([itf.summarize_grid(abl_real).assign(data="real"), itf.summarize_grid(abl_syn).assign(data="synthetic")])
+abl = pd.concat([compare.summarize_grid(abl_real).assign(data="real"), compare.summarize_grid(abl_syn).assign(data="synthetic")])
 abl[["data", "auc", "auc_sd", "gauc", "logloss", "params", "samples_per_s"]].round(4)
 
 # %%
 fig, axes = plots.figure(1, 2, figsize=(10, 3.2))
 order = ["bidirectional", "n2s", "s2n", "separate", "mean"]
 for ax, (name, df) in zip(axes, [("real", abl_real), ("synthetic", abl_syn)]):
-    s = itf.summarize_grid(df).reindex(order)
+    s = compare.summarize_grid(df).reindex(order)
     ax.bar(s.index, s.auc, yerr=s.auc_sd, color=["C3"] + ["C0"] * 3 + ["C7"])
     ax.set_ylim(s.auc.min() - 0.01, s.auc.max() + 0.005)
     ax.set_title(f"{name}: test AUC (mean ± sd, {len(SEEDS)} seed(s))")
@@ -214,21 +215,21 @@ side.sort_values("paper_auc", ascending=False)
 
 # %%
 best_base = table.drop(index="InterFormer").auc.idxmax()
-g_lead = [itf.paired_gap(runs, "InterFormer", best_base, m) for m in ("auc", "gauc", "logloss")]
-g_flow_real = [itf.paired_gap(abl_real, "bidirectional", b) for b in ("n2s", "s2n", "separate")]
-g_flow_syn = [itf.paired_gap(abl_syn, "bidirectional", b) for b in ("n2s", "s2n", "separate")]
-g_mean = [itf.paired_gap(abl_real, "bidirectional", "mean"), itf.paired_gap(abl_syn, "bidirectional", "mean")]
-fmt = itf.format_gaps
+g_lead = [compare.paired_gap(runs, "InterFormer", best_base, m) for m in ("auc", "gauc", "logloss")]
+g_flow_real = [compare.paired_gap(abl_real, "bidirectional", b) for b in ("n2s", "s2n", "separate")]
+g_flow_syn = [compare.paired_gap(abl_syn, "bidirectional", b) for b in ("n2s", "s2n", "separate")]
+g_mean = [compare.paired_gap(abl_real, "bidirectional", "mean"), compare.paired_gap(abl_syn, "bidirectional", "mean")]
+fmt = compare.format_gaps
 note = f"scale={scale}, {len(SEEDS)} seed(s)" + (": one seed and one epoch cannot separate these gaps from noise" if scale == "quick" else "")
 claims = [
     results.claim("InterFormer beats the best baseline on AUC, gAUC and log loss (Table 3)",
                   "Amazon AUC 0.8865 vs DIEN 0.8856 (+0.10%); gains on all 3 datasets except KuaiVideo gAUC",
-                  fmt(g_lead), itf.verdict(g_lead), note),
+                  fmt(g_lead), compare.verdict(g_lead), note),
     results.claim("(a) bidirectional flow beats n2s, s2n and no exchange (Fig. 2)", "int > n2s ≈ s2n > sep, up to +1.46% AUC",
                   "real: " + fmt(g_flow_real) + " | synthetic: " + fmt(g_flow_syn),
-                  itf.verdict(g_flow_real + g_flow_syn), note),
+                  compare.verdict(g_flow_real + g_flow_syn), note),
     results.claim("(b) keeping the full sequence beats early mean pooling (Fig. 3)", "avg pooling is the worst aggregation",
-                  "real, synthetic: " + fmt(g_mean), itf.verdict(g_mean), note),
+                  "real, synthetic: " + fmt(g_mean), compare.verdict(g_mean), note),
     results.claim("Attention is near-uniform in layer 1 and more focused later (Fig. 4)", "qualitative, TaobaoAd, 3 layers",
                   "normalized entropy per layer: " + ", ".join(f"{e:.3f}" for e in entropy),
                   itf.entropy_verdict(entropy), "needs layers >= 2" if len(entropy) < 2 else note),
