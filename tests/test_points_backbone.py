@@ -100,3 +100,12 @@ def test_same_seed_same_numbers():
         model = PointSegmenter(6, 13, mixer="mamba", patch_size=64, **SMALL)
         runs.append(fit_segmentation(model, rooms[:2], rooms[2:], 13, cfg, desc="test").history)
     assert runs[0] == runs[1]
+
+
+def test_build_segmenter_mirrors_the_encoder_and_is_seeded():
+    from companion.models.point_backbone import build_segmenter
+
+    a = build_segmenter(6, 13, channels=[8, 16], depths=[1, 1], mixer="mamba", patch_size=64, d_state=4, seed=3)
+    b = build_segmenter(6, 13, channels=[8, 16], depths=[1, 1], mixer="mamba", patch_size=64, d_state=4, seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert len(a.enc) == 2 and len(a.dec) == 1

@@ -48,7 +48,7 @@ import torch
 import companion.params
 from companion import plots, results
 from companion.data import rooms as roomgen
-from companion.models.point_backbone import PointSegmenter, count_parameters
+from companion.models.point_backbone import build_segmenter, count_parameters
 from companion.points import ORDERS, encode, locality, grid_sample
 from companion.points import plots as pplots
 from companion.points.profile import loglog_slope, scaling_table
@@ -139,13 +139,11 @@ print(loc.round(3).to_string())
 # orders, shuffled each forward pass during training; the deepest stage runs one global sequence per room.
 
 # %%
-def build(mixer):
-    torch.manual_seed(seed)
-    return PointSegmenter(feature_channels(FEATURES), NUM_CLASSES, enc_depths=P.depths, enc_channels=P.channels,
-                          dec_depths=[1] * (len(P.channels) - 1), dec_channels=P.channels[:-1], mixer=mixer,
-                          patch_size=P.patch_size, d_state=P.d_state)
-
-models = {"serialized point mamba": build("mamba"), "point transformer (baseline)": build("attention")}
+net = dict(channels=P.channels, depths=P.depths, d_state=P.d_state, seed=seed)
+models = {"serialized point mamba": build_segmenter(feature_channels(FEATURES), NUM_CLASSES, mixer="mamba",
+                                                    patch_size=P.patch_size, **net),
+          "point transformer (baseline)": build_segmenter(feature_channels(FEATURES), NUM_CLASSES, mixer="attention",
+                                                          patch_size=P.patch_size, **net)}
 print({k: f"{count_parameters(m) / 1e6:.2f} M parameters" for k, m in models.items()})
 
 # %% [markdown]
@@ -192,14 +190,10 @@ pplots.plot_segmentation(predict_room(models["serialized point mamba"], test_roo
 # says how cost grows with the number of points: about 1 is linear, about 2 is quadratic.
 
 # %%
-def scaling_model(mixer, patch):
-    torch.manual_seed(seed)
-    return PointSegmenter(6, NUM_CLASSES, enc_depths=P.depths, enc_channels=P.channels,
-                          dec_depths=[1] * (len(P.channels) - 1), dec_channels=P.channels[:-1],
-                          mixer=mixer, patch_size=patch, d_state=P.d_state)
-
-scale_models = {"mamba, global": scaling_model("mamba", None), "attention, global": scaling_model("attention", None),
-                f"attention, patches of {P.patch_size}": scaling_model("attention", P.patch_size)}
+scale_models = {"mamba, global": build_segmenter(6, NUM_CLASSES, mixer="mamba", patch_size=None, **net),
+                "attention, global": build_segmenter(6, NUM_CLASSES, mixer="attention", patch_size=None, **net),
+                f"attention, patches of {P.patch_size}": build_segmenter(6, NUM_CLASSES, mixer="attention",
+                                                                         patch_size=P.patch_size, **net)}
 scaling = scaling_table(scale_models, P.scaling_sizes, threads=threads, seed=seed)
 slopes = {m: {"latency slope": loglog_slope(d.points, d.latency_s), "memory slope": loglog_slope(d.points, d.train_memory_mb)}
           for m, d in scaling.groupby("model")}

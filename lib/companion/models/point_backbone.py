@@ -239,3 +239,15 @@ class PointSegmenter(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_segmenter(in_channels: int, num_classes: int, channels, depths, mixer: str = "mamba",
+                    patch_size: int | None = 1024, d_state: int = 16, seed: int | None = None) -> PointSegmenter:
+    """A U-Net from its encoder widths and depths alone (one decoder block per stage, widths mirrored), seeded
+    so that the Mamba model and its attention baseline start from comparable initialisations."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    channels = list(channels)
+    return PointSegmenter(in_channels, num_classes, enc_depths=list(depths), enc_channels=channels,
+                          dec_depths=[1] * (len(channels) - 1), dec_channels=channels[:-1], mixer=mixer,
+                          patch_size=patch_size, d_state=d_state)
