@@ -7,7 +7,7 @@ TORCH   ?= torch==2.13.0
 SCALE   ?= quick
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup run test unit notebooks report bench test-gpu clean
+.PHONY: setup run test unit notebooks report bench test-gpu sync clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,9 @@ test-gpu: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+sync: setup
+	$(BIN)/jupytext --sync notebooks/src/*.py
 
 clean:
 	rm -rf $(VENV) outputs/*/ outputs/index.html

@@ -68,5 +68,5 @@ def test_device_choice_and_json_records():
             runtime.choose_device("cuda")
     rec = results.jsonable({"a": np.float32(0.5), "b": torch.tensor([1, 2]), "c": math.nan, "d": (1, np.int64(2))})
     assert rec == {"a": 0.5, "b": [1, 2], "c": None, "d": [1, 2]}
-    with pytest.raises(ValueError, match="verdict must be one of"):
+    with pytest.raises(TypeError, match="evidence.Evidence"):
         results.claim("x", 1, 2, "maybe")

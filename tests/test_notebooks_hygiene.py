@@ -24,16 +24,22 @@ def test_stored_without_outputs(nb):
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_in_sync_with_percent_script(nb):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    from py2nb import convert
+    """The .ipynb and its jupytext percent pair (notebooks/jupytext.toml) hold the same cells and tags."""
+    import jupytext
 
     src = ROOT / "notebooks" / "src" / f"{nb.stem}.py"
     assert src.exists(), f"{src} is missing"
-    built = [c["source"] for c in convert(src.read_text()).cells]
-    stored = [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in json.loads(nb.read_text())["cells"]]
-    assert built == stored, f"{nb.name} differs from {src.name}: rebuild with tools/py2nb.py"
+    built = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in jupytext.read(src, fmt="py:percent").cells]
+    stored = [(c["cell_type"], c["source"] if isinstance(c["source"], str) else "".join(c["source"]),
+               c.get("metadata", {}).get("tags", [])) for c in json.loads(nb.read_text())["cells"]]
+    assert built == stored, f"{nb.name} differs from {src.name}: run `make sync` (jupytext --sync)"
+
+
+def test_jupytext_pairing_is_declared():
+    import jupytext.config
+
+    cfg = jupytext.config.load_jupytext_configuration_file(str(ROOT / "notebooks" / "jupytext.toml"))
+    assert cfg.formats in ("ipynb,src//py:percent", ["ipynb,src//py:percent"])
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

@@ -16,14 +16,21 @@ import torch
 
 from .runtime import run_dir, versions
 
-VERDICTS = ("reproduced", "not reproduced", "partly", "not tested")
+from .evidence import VERDICTS, Evidence
 
 
-def claim(text: str, paper, ours, verdict: str, note: str = "") -> dict:
-    """One row of the paper-vs-run table: the paper's statement, its number, ours, and the verdict."""
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
-    return {"claim": text, "paper": paper, "ours": ours, "verdict": verdict, "note": note}
+def claim(text: str, paper, ours, evidence: Evidence, note: str = "") -> dict:
+    """One row of the paper-vs-run table: the paper's statement, its number, ours, and the verdict.
+
+    The verdict comes only from ``companion.evidence`` (an ``Evidence`` with the rule that produced it), so
+    the table always shows why; ``evidence.not_tested(reason)`` records a claim this run does not measure.
+    """
+    if isinstance(evidence, str) and evidence in VERDICTS:  # TRANSITION: removed once every notebook passes Evidence
+        evidence = Evidence(evidence, "legacy verdict string set by the notebook")
+    if not isinstance(evidence, Evidence):
+        raise TypeError(f"claim {text!r}: pass an evidence.Evidence (from companion.evidence), not {evidence!r}")
+    return {"claim": text, "paper": paper, "ours": ours, "verdict": evidence.verdict, "rule": evidence.rule,
+            "note": note, "evidence": evidence.detail}
 
 
 def jsonable(obj):
@@ -72,5 +79,6 @@ def print_claims(claims: list[dict]) -> None:
     """The paper-vs-run table as plain text (the report renders the same rows as HTML)."""
     import pandas as pd
 
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        print(pd.DataFrame(claims).to_string(index=False))
+    cols = ["claim", "paper", "ours", "verdict", "rule", "note"]
+    with pd.option_context("display.max_colwidth", 90, "display.width", 220):
+        print(pd.DataFrame(claims).reindex(columns=cols).fillna("").to_string(index=False))
