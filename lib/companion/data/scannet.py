@@ -148,3 +148,53 @@ def load_scannet(root: str | Path, label_tsv: str | Path | None = None, max_scen
     for p in scenes[:max_scenes]:
         out.append(load_pointcept_scene(p) if (p / "coord.npy").is_file() else load_scene(p, label_tsv))
     return out
+
+
+SPLIT_FILES = ("scannetv2_train.txt", "scannetv2_val.txt")
+
+
+def _read_split_list(path: Path) -> list[str]:
+    names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    bad = [(i, n) for i, n in enumerate(names, 1) if not n.startswith("scene")]
+    if bad:
+        raise ValueError(f"{path}:{bad[0][0]}: {bad[0][1]!r} is not a sceneXXXX_YY name")
+    return names
+
+
+def scannet_splits(root: str | Path, label_tsv: str | Path | None = None, max_scenes: int | None = None,
+                   valid_fraction: float = 0.1) -> tuple[list[dict], list[dict], list[dict], str]:
+    """(train, valid, test, which split ran) for ScanNet v2.
+
+    With the official ``scannetv2_train.txt`` / ``scannetv2_val.txt`` lists (in ``root`` or its parent, as in
+    the ScanNet repository's Tasks/Benchmark folder) the test set is the official val split, so its mIoU is
+    comparable with the papers' val numbers; the last ``valid_fraction`` of the official train list is held out
+    for monitoring. Without them the scenes are re-split 70/10/20 by name and the message says that no number is
+    comparable with a paper's.
+    """
+    root = Path(root)
+    lists = next((d for d in (root, root.parent) if all((d / f).is_file() for f in SPLIT_FILES)), None)
+    if lists is None:
+        scenes = load_scannet(root, label_tsv, max_scenes)
+        n_test, n_valid = max(1, len(scenes) // 5), max(1, len(scenes) // 10)
+        how = (f"re-split by scene name (no {SPLIT_FILES[0]} / {SPLIT_FILES[1]} found in {root} or its parent): "
+               "not comparable with the official val mIoU")
+        return scenes[:-(n_test + n_valid)], scenes[-(n_test + n_valid):-n_test], scenes[-n_test:], how
+    train_names, val_names = (_read_split_list(lists / f) for f in SPLIT_FILES)
+    overlap = set(train_names) & set(val_names)
+    if overlap:
+        raise ValueError(f"{lists}: scenes in both split lists, e.g. {sorted(overlap)[0]}")
+
+    def load(names):
+        present = [n for n in names if (root / n).is_dir()]
+        return [load_pointcept_scene(root / n) if (root / n / "coord.npy").is_file() else load_scene(root / n, label_tsv)
+                for n in present[:max_scenes]], len(present), len(names)
+
+    train, n_tr, of_tr = load(train_names)
+    test, n_te, of_te = load(val_names)
+    if not train or not test:
+        raise FileNotFoundError(f"official split lists found in {lists}, but {n_tr} of {of_tr} train and {n_te} of "
+                                f"{of_te} val scenes are under {root}. {HOW_TO_GET}")
+    n_valid = max(1, int(len(train) * valid_fraction))
+    how = (f"official split: {n_tr} of {of_tr} train scenes, {n_te} of {of_te} val scenes present "
+           f"(val is the test set; {n_valid} train scenes held out for monitoring)")
+    return train[:-n_valid], train[-n_valid:], test, how
