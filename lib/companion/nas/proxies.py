@@ -139,7 +139,7 @@ def sigeo_cv_terms(net: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, fo
         opt.step()  # plain SGD leaves .grad as it was: the recorded gradient is the one used for the step
         for n, g in _weight_grads(net).items():
             rec[n].append(g)
-        losses.append(float(loss))
+        losses.append(loss.item())
     theta = {n: m.weight.detach().reshape(-1).double().cpu().numpy() for n, m in _layers(net)}
     stats = cv_statistics({n: np.stack(v) for n, v in rec.items()}, theta)
     return {**stats, "loss": losses[-1], "losses": losses}
@@ -202,7 +202,7 @@ def sigeo_recsys_terms(net, batches, loss_fn, forward=_forward, only: Sequence[s
             rec[n].append(g)
     theta = {n: p.detach().reshape(-1).double().cpu().numpy() for n, p in named}
     stats = recsys_statistics({n: np.stack(v) for n, v in rec.items()}, theta)
-    return {**stats, "loss": float(loss)}
+    return {**stats, "loss": loss.item()}
 
 
 def sigeo_recsys(net, batches, loss_fn, forward=_forward, only: Sequence[str] | None = ("head",),
