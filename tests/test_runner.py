@@ -1,4 +1,8 @@
-"""Runner: parameter validation before any cell runs, failure and interrupt handling, the report."""
+"""Runner: parameter validation before any cell runs, a recorded status for every way a run ends, the report.
+
+The toy notebook here is a real one, executed by papermill in a real kernel; ``mode`` picks how its run ends.
+``tests/test_runner_robust.py`` reuses ``make_toy`` for the harder endings (a killed kernel, Ctrl-C, races).
+"""
 import json
 
 import nbformat
@@ -9,43 +13,79 @@ from companion import cli, papers, report, runner
 PARAMS = '''scale = "quick"  # quick|laptop|paper: preset
 seed = 0  # int: random seed
 epochs = None  # int≥1: epochs (None: preset)
-lr = 0.01  # float>0: learning rate
+lr = 0.01  # float>0≤10: learning rate
 verbose = False  # bool: chatty output
 fail = False  # bool: raise in the second cell
+mode = "ok"  # ok|kill|bars|slow: how the body ends (kill: the kernel kills itself)
+device = "cpu"  # str: cpu or cuda
 '''
-BODY = '''import companion, json
+BODY = '''import companion, os, sys, time
+from companion import evidence
 if fail:
     raise RuntimeError("boom on purpose")
 P = companion.params.resolve({"quick": {"epochs": 1}, "laptop": {"epochs": 5}, "paper": {"epochs": 50}}, scale, globals())
-companion.results.save("toy", params=vars(P), metrics={"epochs": P.epochs, "lr": lr}, claims=[
-    companion.results.claim("toy claim", 1, P.epochs, "reproduced")], headline={"epochs": P.epochs})
+if mode == "kill":
+    os.kill(os.getpid(), 9)
+if mode == "slow":
+    time.sleep(60)
+if mode == "bars":
+    from companion.progress import tqdm
+    for _ in tqdm(range(300), mininterval=0, desc="inner"):
+        pass
+    for i in range(40):
+        sys.stderr.write(f"\\r{i}%|##   | {i}/40 [00:01<00:02, 3.1it/s]")
+    sys.stderr.write("\\n")
+    import warnings
+    warnings.warn("a real warning the reader must see")
+companion.results.save("toy", params=vars(P) | {"seed": seed}, metrics={"epochs": P.epochs, "lr": lr}, claims=[
+    companion.results.claim("toy claim", 1, P.epochs, evidence.Evidence("reproduced", "toy rule: epochs >= 1")),
+    companion.results.claim("toy open claim", 2, None, evidence.not_tested("not measured here"))],
+    headline={"epochs": P.epochs})
 '''
+
+
+def make_toy(tmp_path, monkeypatch, slugs=("toy",), bodies=None):
+    """Register toy papers whose notebooks live in ``tmp_path``; outputs go to ``tmp_path/outputs``."""
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir(exist_ok=True)
+    monkeypatch.setattr(papers, "NOTEBOOK_DIR", nb_dir)
+    made = []
+    for i, slug in enumerate(slugs):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell(PARAMS)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {slug}"), cell, nbformat.v4.new_code_cell((bodies or {}).get(slug, BODY))]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        paper = papers.Paper(90 + i, slug, f"Toy paper {slug}", "0000.00000")
+        monkeypatch.setitem(papers.BY_SLUG, slug, paper)
+        nbformat.write(nb, paper.notebook)
+        made.append(paper)
+    monkeypatch.setattr(papers, "PAPERS", made)
+    out = tmp_path / "outputs"
+    monkeypatch.setattr(runner, "OUTPUTS", out)
+    monkeypatch.setattr(report, "OUTPUTS", out)
+    return made[0], out
 
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
-    nb_dir = tmp_path / "notebooks"
-    nb_dir.mkdir()
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(PARAMS)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), cell, nbformat.v4.new_code_cell(BODY)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    toy_paper = papers.Paper(99, "toy", "Toy paper", "0000.00000")
-    monkeypatch.setattr(papers, "NOTEBOOK_DIR", nb_dir)
-    monkeypatch.setitem(papers.BY_SLUG, "toy", toy_paper)
-    monkeypatch.setattr(papers, "PAPERS", [toy_paper])
-    nbformat.write(nb, toy_paper.notebook)
-    out = tmp_path / "outputs"
-    monkeypatch.setattr(runner, "OUTPUTS", out)
-    monkeypatch.setattr(report, "OUTPUTS", out)
-    return toy_paper, out
+    return make_toy(tmp_path, monkeypatch)
+
+
+def _record(out, run_id, slug="toy"):
+    return json.loads((out / slug / run_id / "results.json").read_text())
+
+
+def _runs(out, slug="toy"):
+    return {d.name: json.loads((d / "results.json").read_text()) for d in (out / slug).iterdir()
+            if d.is_dir() and not d.is_symlink()}
 
 
 def test_parameters_are_parsed_with_types_bounds_and_help(toy):
     spec = {p.name: p for p in runner.parse_parameters(toy[0].notebook)}
     assert spec["scale"].choices == ["quick", "laptop", "paper"]
     assert (spec["epochs"].type, spec["epochs"].op, spec["epochs"].bound) == ("int", ">=", 1.0)
+    assert spec["lr"].bounds == [(">", 0.0), ("<=", 10.0)]
     assert spec["lr"].help == "learning rate" and spec["verbose"].default is False
 
 
@@ -56,7 +96,17 @@ def test_parameters_are_parsed_with_types_bounds_and_help(toy):
     ({"epochs": "0"}, "parameter 'epochs' must be >= 1, got '0'"),
     ({"epochs": "-2"}, "must be >= 1"),
     ({"lr": "0"}, "parameter 'lr' must be > 0"),
+    ({"lr": "11"}, "parameter 'lr' must be <= 10, got '11'"),
+    ({"lr": "inf"}, "parameter 'lr' must be a finite number, got 'inf'"),
+    ({"lr": "nan"}, "must be a finite number"),
+    ({"lr": "1e309"}, "must be a finite number, got '1e309'"),
+    ({"seed": "1e23"}, "parameter 'seed' expects int, got '1e23'"),
+    ({"seed": 1e23}, "parameter 'seed' expects int"),
+    ({"seed": str(2**64)}, "parameter 'seed' is out of range"),
     ({"scale": "huge"}, "must be one of ['quick', 'laptop', 'paper']"),
+    ({"mode": ""}, "parameter 'mode' must be one of"),
+    ({"device": ""}, "parameter 'device' is empty; give a value (its default is 'cpu')"),
+    ({"device": "  "}, "parameter 'device' is empty"),
     ({"epochs": "2.5"}, "expects int"),
 ])
 def test_bad_parameters_are_refused_before_running(toy, given, message):
@@ -68,8 +118,8 @@ def test_bad_parameters_are_refused_before_running(toy, given, message):
 
 def test_good_values_are_typed(toy):
     spec = runner.parse_parameters(toy[0].notebook)
-    assert runner.validate(spec, {"epochs": "3", "lr": "1e-3", "verbose": "yes", "scale": "laptop"}) == \
-        {"epochs": 3, "lr": 0.001, "verbose": True, "scale": "laptop"}
+    assert runner.validate(spec, {"epochs": "3", "lr": "1e-3", "verbose": "yes", "scale": "laptop", "seed": 5.0}) == \
+        {"epochs": 3, "lr": 0.001, "verbose": True, "scale": "laptop", "seed": 5}
 
 
 def test_cli_exit_codes_for_bad_input(toy, capsys):
@@ -80,6 +130,14 @@ def test_cli_exit_codes_for_bad_input(toy, capsys):
     assert cli.main(["run", "--all", "-p", "seed", "1"]) == 2
 
 
+def test_scale_given_twice_must_agree(toy, capsys):
+    with pytest.raises(runner.ParameterError, match="--scale laptop and -p scale quick disagree"):
+        runner.prepare("toy", {"scale": "quick"}, scale="laptop")
+    assert runner.prepare("toy", {"scale": "laptop"}, scale="laptop")[2] == "laptop"
+    assert cli.main(["run", "toy", "--scale", "paper", "-p", "scale", "quick"]) == 2
+    assert "disagree" in capsys.readouterr().err
+
+
 def test_param_file(toy, tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("epochs: [1, 2]\n")
@@ -88,6 +146,7 @@ def test_param_file(toy, tmp_path):
     f.write_text("- not a mapping\n")
     with pytest.raises(runner.ParameterError, match="mapping"):
         runner.run("toy", param_file=f, progress=False)
+    assert not (tmp_path / "outputs").exists()  # refused before a run folder exists
 
 
 def test_run_records_results_and_latest_then_report(toy):
@@ -97,28 +156,33 @@ def test_run_records_results_and_latest_then_report(toy):
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["status"] == "ok" and saved["metrics"]["epochs"] == 3 and saved["params"]["epochs"] == 3
     assert saved["scale"] == "laptop" and saved["runtime_s"] > 0 and "torch" in saved["versions"]
-    assert (run_dir / "00_toy.html").exists() is False and (run_dir / "99_toy.html").exists()
+    assert (run_dir / "90_toy.html").exists() and saved["html"] == "90_toy.html"
     assert (out / "toy" / "latest").resolve() == run_dir.resolve()
     page = report.build_report(out).read_text()
-    assert "toy claim" in page and "reproduced" in page and "epochs=3" in page
+    assert "toy claim" in page and "v-reproduced" in page and "epochs=3" in page
+    assert "1 reproduced of 1 tested, 1 not tested" in page  # the untested claim is not in the denominator
+    assert "toy rule: epochs &gt;= 1" in page and "None" not in page and "seed 0" in page
 
 
-def test_failing_notebook_keeps_partial_copy_and_says_which_cell(toy):
+def test_failing_notebook_keeps_partial_copy_and_leaves_latest_on_the_good_run(toy):
     _, out = toy
-    good = runner.run("toy", progress=False)
-    with pytest.raises(runner.NotebookFailed, match=r"cell \d+ of the executed notebook .*RuntimeError: boom on purpose"):
-        runner.run("toy", {"fail": "true"}, progress=False)
-    latest = (out / "toy" / "latest").resolve()
-    assert latest.name != good["run_id"]
-    saved = json.loads((latest / "results.json").read_text())
-    assert saved["status"] == "failed" and "boom on purpose" in saved["error"]
-    assert (latest / "99_toy.ipynb").exists()
-    assert "failed" in report.build_report(out).read_text()
+    good = runner.run("toy", progress=False, html=False)
+    with pytest.raises(runner.NotebookFailed, match=r"cell \d+ of the executed notebook .*RuntimeError: boom on purpose") as err:
+        runner.run("toy", {"fail": "true"}, progress=False, html=False)
+    assert err.value.status == "failed"
+    assert (out / "toy" / "latest").resolve().name == good["run_id"]
+    failed = {k: v for k, v in _runs(out).items() if v["status"] == "failed"}
+    (run_id, saved), = failed.items()
+    assert "boom on purpose" in saved["error"] and saved["git_commit"] is not None and saved["runtime_s"] > 0
+    assert (out / "toy" / run_id / "90_toy.ipynb").exists()
+    page = report.build_report(out).read_text()
+    assert f"a later run, <code>{run_id}</code>, did not finish" in page and "last_failed: failed" in page
+    assert "toy claim" in page  # the last good run is still shown
 
 
-def test_interrupted_run_leaves_earlier_runs_intact(toy, monkeypatch):
+def test_interrupted_run_leaves_earlier_runs_intact(toy, monkeypatch, capsys):
     _, out = toy
-    good = runner.run("toy", progress=False)
+    good = runner.run("toy", progress=False, html=False)
     import papermill
 
     def interrupted(*a, **k):
@@ -128,16 +192,18 @@ def test_interrupted_run_leaves_earlier_runs_intact(toy, monkeypatch):
     with pytest.raises(KeyboardInterrupt, match="earlier runs untouched"):
         runner.run("toy", progress=False)
     assert (out / "toy" / "latest").resolve().name == good["run_id"]
-    assert json.loads((out / "toy" / good["run_id"] / "results.json").read_text())["status"] == "ok"
-    runs = [d for d in (out / "toy").iterdir() if d.is_dir() and d.name != "latest"]
-    interrupted_dirs = [d for d in runs if json.loads((d / "results.json").read_text())["status"] == "interrupted"]
-    assert len(interrupted_dirs) == 1
+    assert _record(out, good["run_id"])["status"] == "ok"
+    statuses = sorted(r["status"] for r in _runs(out).values())
+    assert statuses == ["interrupted", "ok"]
+    assert cli.main(["run", "toy"]) == 130
+    assert "interrupted by the user (Ctrl-C) during the execution" in capsys.readouterr().err
 
 
 def test_list_shows_parameters(toy, capsys):
     assert cli.main(["list"]) == 0
     text = capsys.readouterr().out
     assert "toy" in text and "epochs (int>=1, default None): epochs (None: preset)" in text
+    assert "lr (float>0<=10, default 0.01)" in text
 
 
 def test_resolve_checks_types_even_without_the_runner():

@@ -1,11 +1,17 @@
-"""``companion``: list the papers and their parameters, run notebooks, build the report, fetch data."""
+"""``companion``: list the papers and their parameters, run notebooks, build the report, fetch data.
+
+Exit codes: 0 every run finished; 1 a run did not finish (failed cell, dead kernel, papermill error; ``--all`` goes
+on with the next paper) or outputs/ cannot be written; 2 bad input (unknown paper or parameter, bad value or
+parameter file), refused before anything runs; 130 interrupted (Ctrl-C).
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import papers
-from .runner import NotebookFailed, ParameterError, parse_parameters, run
+from .params import ParameterError, parse_parameters
 
 
 def _cmd_list(args) -> int:
@@ -19,7 +25,13 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _one_line(err) -> str:
+    return str(err.args[0] if getattr(err, "args", None) else err)
+
+
 def _cmd_run(args) -> int:
+    from .runner import NotebookFailed, RunInterrupted, RunSetupError, prepare, run
+
     if args.all == bool(args.slug):
         print("error: give one SLUG or --all", file=sys.stderr)
         return 2
@@ -28,24 +40,35 @@ def _cmd_run(args) -> int:
         return 2
     targets = [p.slug for p in papers.PAPERS if p.built] if args.all else [args.slug]
     overrides = dict(args.param or [])
+    try:  # every notebook's parameters are checked before the first one starts
+        for slug in targets:
+            prepare(slug, overrides, scale=args.scale, param_file=args.file)
+    except (ParameterError, KeyError) as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 2
     failed = []
     for slug in targets:
         print(f"== {slug} ({args.scale or 'notebook default'} scale)", flush=True)
         try:
-            rec = run(slug, overrides, scale=args.scale, param_file=args.file,
-                      progress=not args.quiet)
-            print(f"   ok in {rec['runtime_s']:.1f} s -> outputs/{slug}/{rec['run_id']}")
+            rec = run(slug, overrides, scale=args.scale, param_file=args.file, progress=not args.quiet)
+            print(f"   ok in {rec['runtime_s']:.1f} s -> outputs/{slug}/{rec['run_id']}", flush=True)
         except (ParameterError, KeyError) as err:
-            print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+            print(f"error: {_one_line(err)}", file=sys.stderr)
             return 2
+        except RunSetupError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         except NotebookFailed as err:
-            print(f"FAILED: {err}", file=sys.stderr)
+            print(f"FAILED ({err.status}): {err}", file=sys.stderr)
             failed.append(slug)
         except KeyboardInterrupt as err:
-            print(f"\n{err or 'interrupted'}", file=sys.stderr)
+            msg = str(err) or f"{slug}: interrupted by the user (Ctrl-C)"
+            print(f"\n{msg}", file=sys.stderr)
+            if isinstance(err, RunInterrupted) and targets.index(slug) + 1 < len(targets):
+                print(f"not started: {', '.join(targets[targets.index(slug) + 1:])}", file=sys.stderr)
             return 130
     if failed:
-        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"{len(failed)} of {len(targets)} notebook(s) did not finish: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
@@ -53,7 +76,11 @@ def _cmd_run(args) -> int:
 def _cmd_report(args) -> int:
     from .report import build_report
 
-    path = build_report()
+    try:
+        path = build_report()
+    except OSError as err:
+        print(f"error: cannot write the report: {err.strerror or err} ({err.filename or ''})", file=sys.stderr)
+        return 1
     print(f"report: {path}")
     return 0
 
@@ -67,7 +94,8 @@ def _cmd_data(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="companion", description=__doc__)
+    ap = argparse.ArgumentParser(prog="companion", description=__doc__.split("\n")[0],
+                                 epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_list = sub.add_parser("list", help="papers, slugs and every notebook parameter")
     p_list.add_argument("--brief", action="store_true", help="papers only, no parameters")
@@ -87,7 +115,16 @@ def main(argv=None) -> int:
     p_data.add_argument("what", choices=["movielens"])
     p_data.set_defaults(func=_cmd_data)
     args = ap.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # `companion list | head`: the reader stopped reading; leave quietly (no traceback, no flush error at exit)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from .runtime import run_dir, versions
 
@@ -43,7 +43,8 @@ def jsonable(obj):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set)):
         return [jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only if torch was imported: no import (seconds) for plain data
+    if torch is not None and isinstance(obj, torch.Tensor):
         return jsonable(obj.detach().cpu().tolist())
     if isinstance(obj, np.ndarray):
         return jsonable(obj.tolist())

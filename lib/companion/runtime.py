@@ -2,6 +2,8 @@
 
 The runner tells the kernel where its run lives through ``COMPANION_RUN_DIR``; a notebook opened by hand
 (or executed by nbval) falls back to ``outputs/<slug>/interactive`` so it never clobbers a recorded run.
+torch and NumPy are imported inside the functions that need them, so the CLI can refuse a bad parameter
+before paying for a torch import.
 """
 from __future__ import annotations
 
@@ -10,9 +12,6 @@ import os
 import platform
 import random
 from pathlib import Path
-
-import numpy as np
-import torch
 
 log = logging.getLogger("companion")
 if not log.handlers:
@@ -27,6 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, and ask torch for deterministic kernels so reruns match on CPU."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -35,8 +37,10 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def choose_device(preference: str = "auto") -> torch.device:
+def choose_device(preference: str = "auto") -> "torch.device":
     """Resolve ``auto``/``cpu``/``cuda`` to a device and say which one in a single log line."""
+    import torch
+
     pref = (preference or "auto").lower()
     if pref not in {"auto", "cpu", "cuda"} and not pref.startswith("cuda:"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {preference!r}")

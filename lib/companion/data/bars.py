@@ -154,8 +154,10 @@ def load_bars(name: str, root=None, max_rows: int | None = None, min_count: int 
         key = hashlib.sha1(f"{stamp}|{max_rows}|{min_count}|{valid_fraction}|{seed}".encode()).hexdigest()[:16]
         cached = cache_dir() / "bars_tensors" / f"{name}_{key}.pt"
         if cached.exists():
-            log.info("%s: cached tensors %s", name, cached)
-            return torch.load(cached, weights_only=False)
+            splits = _read_cached(cached)
+            if splits is not None:
+                log.info("%s: cached tensors %s", name, cached)
+                return splits
 
     train_df, test_df = (_read_csv(files[s], spec, max_rows) for s in ("train", "test"))
     # vocabularies from training rows only; a history shares its target column's vocabulary
@@ -203,6 +205,45 @@ def load_bars(name: str, root=None, max_rows: int | None = None, min_count: int 
     splits = CTRSplits(Schema(fields), train, valid, test,
                        {"source": f"BARS {name} ({folder})", "validation": vnote, "min_count": min_count})
     if cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(splits, cached)
+        _write_cached(splits, cached)
     return splits
+
+
+_CACHE_FORMAT = 1
+_COLUMNS = ("dense", "sparse", "label", "seq", "group")
+
+
+def _write_cached(splits: CTRSplits, path: Path) -> None:
+    """Tensors and plain values only, so the cache is read back with ``weights_only=True`` (no pickle of objects,
+    so a file planted in the cache cannot run code); written under a temporary name and renamed."""
+    payload = {
+        "format": _CACHE_FORMAT,
+        "schema": [[f.name, f.kind, f.vocab_size, f.max_len, f.share_with] for f in splits.schema.fields],
+        "info": {k: v for k, v in splits.info.items() if isinstance(v, (str, int, float, bool))},
+        "splits": {part: {c: getattr(getattr(splits, part), c) for c in _COLUMNS}
+                   for part in ("train", "valid", "test")},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _read_cached(path: Path) -> CTRSplits | None:
+    """The cached splits, or ``None`` after naming and deleting an entry that cannot be read safely (truncated,
+    an older format, or anything but tensors and plain values); the caller then rebuilds it from the CSVs."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != _CACHE_FORMAT:
+            raise ValueError(f"not a format-{_CACHE_FORMAT} cache entry")
+        schema = Schema([Field(n, k, v, m, share_with=sw) for n, k, v, m, sw in payload["schema"]])
+        parts = {part: CTRDataset(**{c: cols.get(c) for c in _COLUMNS}) for part, cols in payload["splits"].items()}
+        return CTRSplits(schema, parts["train"], parts["valid"], parts["test"], dict(payload["info"]))
+    except Exception as err:  # noqa: BLE001 (any unreadable entry is rebuilt, never trusted)
+        log.warning("cache entry %s cannot be read (%s: %s); discarding it and rebuilding from the CSV files",
+                    path, type(err).__name__, " ".join(str(err).split())[:200])
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None

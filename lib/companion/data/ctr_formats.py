@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +51,12 @@ class Preprocess:
 
 
 def _check_exists(path: Path, name: str) -> None:
+    if not str(path).strip() or str(path) == ".":
+        raise MissingDataError(f"dataset {name!r} needs data_path: it", [],
+                               f"Give the path of {WHERE[name]}, e.g. -p data_path /data/{name}/"
+                               f"{ {'criteo': 'train.txt', 'avazu': 'train.csv', 'kdd2012': 'training.txt'}[name] }.")
+    if path.is_dir():
+        raise DataFormatError(path, None, f"is a folder; data_path must name the file itself ({WHERE[name]})")
     if not path.exists():
         raise MissingDataError(f"{name} data file", [path],
                                f"Put {WHERE[name]} at that path (or pass data_path=... pointing to it).")
@@ -222,9 +230,14 @@ def _save_cache(splits: CTRSplits, folder: Path) -> None:
     for split in ("train", "valid", "test"):
         d: CTRDataset = getattr(splits, split)
         parts[split] = datasets.Dataset.from_dict({"dense": d.dense.numpy(), "sparse": d.sparse.numpy(), "label": d.label.numpy()})
-    datasets.DatasetDict(parts).save_to_disk(str(folder))
+    # written under a temporary name and renamed, so an interrupted save never leaves a half entry behind
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    datasets.DatasetDict(parts).save_to_disk(str(tmp))
     meta = {"fields": [asdict(f) for f in splits.schema.fields], "info": splits.info}
-    (folder / "companion_schema.json").write_text(json.dumps(meta))
+    (tmp / "companion_schema.json").write_text(json.dumps(meta))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
 
 
 def _load_cache(folder: Path) -> CTRSplits:
@@ -246,13 +259,21 @@ def load_ctr_dataset(name: str, path, max_rows: int | None = None, seed: int = 0
     """Read, check, preprocess and split one of ``criteo``, ``avazu``, ``kdd2012``; cached after the first call."""
     if name not in _READERS:
         raise ValueError(f"unknown CTR dataset {name!r}; known: {sorted(_READERS)}")
+    if path is None or not str(path).strip():
+        _check_exists(Path(""), name)
     path = Path(path)
     _check_exists(path, name)
     cfg = Preprocess(max_rows=max_rows, min_count=min_count, hash_buckets=hash_buckets, seed=seed)
     folder = cache_dir() / "ctr" / f"{name}-{_cache_key(name, path, cfg)}"
     if cache and (folder / "companion_schema.json").exists():
-        log.info("%s: preprocessed splits from cache %s", name, folder)
-        return _load_cache(folder)
+        try:
+            splits = _load_cache(folder)
+            log.info("%s: preprocessed splits from cache %s", name, folder)
+            return splits
+        except Exception as err:  # noqa: BLE001 (truncated Arrow file, edited schema, older layout: rebuild it)
+            log.warning("cache entry %s cannot be read (%s: %s); discarding it and rebuilding from %s",
+                        folder, type(err).__name__, " ".join(str(err).split())[:200], path)
+            shutil.rmtree(folder, ignore_errors=True)
     reader, columns = _READERS[name]
     raw = reader(path, max_rows)
     dense_cols, sparse_cols = columns(raw)

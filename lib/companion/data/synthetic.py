@@ -69,6 +69,13 @@ def make_synthetic_ctr(
         raise ValueError("need at least 2 sparse fields and a vocabulary of at least 2")
     if not 0 < target_ctr < 1:
         raise ValueError(f"target_ctr must lie in (0, 1), got {target_ctr}")
+    # Only the first planted pair may involve a dense field; the others are distinct pairs of sparse fields.
+    max_pairs = n_sparse * (n_sparse - 1) // 2 + (1 if n_dense else 0)
+    if not 0 <= n_pairs <= max_pairs:
+        raise ValueError(f"n_pairs={n_pairs}: {n_sparse} sparse and {n_dense} dense fields allow at most {max_pairs} "
+                         f"distinct planted pairs (every sparse pair, plus one dense-sparse pair); ask for fewer pairs")
+    if n_triples < 0 or (n_triples and n_sparse < 3):
+        raise ValueError(f"n_triples={n_triples}: three-way interactions need at least 3 sparse fields, have {n_sparse}")
     rng = np.random.default_rng(seed)
     dense = rng.normal(size=(n_samples, n_dense)).astype(np.float32)
     sparse = np.stack([_zipf_ids(rng, n_samples, vocab_size) for _ in range(n_sparse)], 1)
@@ -86,7 +93,10 @@ def make_synthetic_ctr(
     sparse_idx = list(range(n_dense, n_dense + n_sparse))
     for t in range(n_pairs):
         pool = sparse_idx if (t > 0 or n_dense == 0) else list(range(n_dense + n_sparse))
-        while True:
+        if not any((i, j) not in used for i in pool for j in pool if i < j and kinds[j] == "sparse"):
+            raise ValueError(f"n_pairs={n_pairs}: only {t} distinct pairs exist for this draw (its first pair joined "
+                             f"two sparse fields, so no dense-sparse pair is left); ask for at most {t} pairs")
+        while True:  # rejection sampling; the check above guarantees a free pair exists
             i, j = sorted(rng.choice(pool, 2, replace=False))
             if (i, j) not in used and kinds[j] == "sparse":
                 break
