@@ -24,7 +24,7 @@ text-align:left;vertical-align:top;font-size:.92rem} th{background:#f5f5f5}
 .v-inconclusive{background:#ddf4ff} .v-not-tested{background:#f6f8fa}
 td.rule{color:#555;font-size:.82rem} details{margin:.3rem 0 1rem}
 figure.thumb{display:inline-block;margin:4px;vertical-align:top;text-align:center}
-figure.thumb img{width:260px;border:1px solid #ddd} figure.thumb figcaption{font-size:.8rem;color:#444;max-width:260px}
+figure.thumb img{height:230px;max-width:1150px;border:1px solid #ddd} figure.thumb figcaption{font-size:.85rem;color:#444}
 section{border-top:2px solid #eee;padding-top:.6rem;margin-top:1rem} code{background:#f6f8fa;padding:0 .2rem}
 """
 

@@ -77,9 +77,19 @@ def save(slug: str, params, metrics: dict, claims: list[dict], headline: dict | 
 
 
 def print_claims(claims: list[dict]) -> None:
-    """The paper-vs-run table as plain text (the report renders the same rows as HTML)."""
+    """The paper-vs-run table: an HTML table in a notebook (long cells wrap instead of running off the page),
+    plain text in a terminal. The report renders the same rows."""
     import pandas as pd
 
     cols = ["claim", "paper", "ours", "verdict", "rule", "note"]
+    df = pd.DataFrame(claims).reindex(columns=cols).fillna("")
+    shell = sys.modules.get("IPython")
+    if shell is not None and shell.get_ipython() is not None:
+        from IPython.display import HTML, display
+
+        display(HTML(df.to_html(index=False, escape=True).replace(
+            '<table border="1" class="dataframe">',
+            '<table class="dataframe" style="table-layout:auto;text-align:left;white-space:normal">')))
+        return
     with pd.option_context("display.max_colwidth", 90, "display.width", 220):
-        print(pd.DataFrame(claims).reindex(columns=cols).fillna("").to_string(index=False))
+        print(df.to_string(index=False))
