@@ -6,6 +6,8 @@ Serialization: the magic-number z-order and the table-driven Hilbert encoder aga
 and Skilling's per-bit transform (both vectorised over points, no Python per point), on 1M random cells.
 Scan: the chunked parallel scan (and the log-step one) against the sequential recurrence, for one sequence
 of d_inner x d_state channels at lengths 1k-64k; each result is also checked against the reference.
+Mixers (``--mixer-tokens``): CPU time of softmax attention and BiMamba alone, same width, over one global
+sequence, with log-log slopes and 95% intervals (the notebook's linear-complexity measurement, standalone).
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ def main(argv=None):
     ap.add_argument("--d-state", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mixer-tokens", type=int, nargs="*", default=[],
+                    help="also time attention vs BiMamba alone at these sequence lengths (e.g. 2000 4000 ... 65536)")
     ap.add_argument("--json", type=str, default="", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     if args.points < 1 or not 1 <= args.depth <= 16:
@@ -74,6 +78,18 @@ def main(argv=None):
         sp = f"{r['speedup']:.1f}x" if r["speedup"] is not None else "-"
         err = f"{r['max_abs_err']:.1e}" if r["max_abs_err"] is not None else "-"
         print(f"{r['task']:<{width}}  {r['ours_s']:>9.4f}  {ref_s:>13}  {sp:>8}  {err:>9}")
+    if args.mixer_tokens:
+        from companion.points.profile import exponent_gap, mixer_scaling, slopes
+
+        scan = mixer_scaling(args.mixer_tokens, channels=args.d_inner, d_state=args.d_state, repeats=args.repeats,
+                             threads=args.threads)
+        print(scan[["component", "mixer", "tokens", "cpu_s", "peak_mib"]].round(4).to_string(index=False))
+        print(slopes(scan).round(3).to_string(index=False))
+        for c in ("mixer", "block"):
+            g = exponent_gap(scan, c)
+            print(f"{c}: attention minus BiMamba exponent {g['slope']:.2f} [{g['lo']:.2f}, {g['hi']:.2f}]")
+        rows += [{"task": f"{r['component']} {r['mixer']}, L={r['tokens']}", "ours_s": r["cpu_s"], "reference_s": None,
+                  "speedup": None, "max_abs_err": None} for r in scan.to_dict("records")]
     if args.json:
         Path(args.json).write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
     return rows

@@ -45,6 +45,30 @@ def test_selective_scan_modes_agree_and_batch_split_is_exact():
     assert torch.allclose(selective_scan(u, delta, A, B, C, D, z, max_elements=L * d * n), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("pieces", [1.5, 7, 120])
+def test_length_split_carries_the_state_exactly(pieces):
+    """A budget below one sequence splits it along its length; the carried state must give the unsplit result
+    (a piece that restarted from zero would differ by far more than the tolerance), with and without grad."""
+    g = torch.Generator().manual_seed(4)
+    L, d, n = 120, 6, 4
+    u, delta = torch.randn(2, L, d, generator=g), torch.rand(2, L, d, generator=g) * 0.05
+    A = -torch.rand(d, n, generator=g) * 0.5  # slow decay: the state carries far
+    B, C = torch.randn(2, L, n, generator=g), torch.randn(2, L, n, generator=g)
+    ref = selective_scan(u, delta, A, B, C, method="sequential")
+    budget = int(L * d * n / pieces)
+    with torch.no_grad():
+        assert torch.allclose(selective_scan(u, delta, A, B, C, max_elements=budget), ref, atol=1e-5)
+        assert torch.allclose(selective_scan(u[:1], delta[:1], A, B[:1], C[:1], piece_elements=budget), ref[:1], atol=1e-5)
+    restart = torch.cat([selective_scan(u[:, s:s + 40], delta[:, s:s + 40], A, B[:, s:s + 40], C[:, s:s + 40])
+                         for s in range(0, L, 40)], 1)
+    assert (restart - ref).abs().max() > 1e-2  # the check above can fail
+    uu = u.clone().requires_grad_()
+    selective_scan(uu, delta, A, B, C, max_elements=budget).sum().backward()
+    uu2 = u.clone().requires_grad_()
+    selective_scan(uu2, delta, A, B, C).sum().backward()
+    assert torch.allclose(uu.grad, uu2.grad, atol=1e-4)
+
+
 def test_mamba_block_scans_agree_and_mask_equals_unpadded():
     torch.manual_seed(0)
     m = Mamba(16, d_state=8)

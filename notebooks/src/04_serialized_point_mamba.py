@@ -14,18 +14,21 @@
 # This notebook shows:
 # 1. what each serialization order looks like and how local it is;
 # 2. semantic segmentation of indoor rooms (13 S3DIS classes) by the Mamba backbone, beside a
-#    point-transformer baseline of similar size and the majority-class baseline;
-# 3. latency and training memory as the number of points grows (the paper's linear-complexity claim).
+#    point-transformer baseline of similar size and the majority-class baseline, over several seeds;
+# 3. CPU time and memory of the token mixer and of one block as the sequence grows from thousands to tens of
+#    thousands of points, BiMamba against softmax attention (the paper's linear-complexity claim), and of
+#    the whole segmenters.
 #
 # By default the rooms are procedural (exact labels, no download); `dataset="s3dis"` or `"scannet"` with
 # `data_root` runs the same code on the real data.
 
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
-seed = 0  # int: random seed
+seed = 0  # int: first seed; the run uses seed, seed+1, ... (each seed draws its own rooms and initialisation)
+n_seeds = None  # int≥1: seeds per model (3 or more for a verdict on a comparison; fewer is inconclusive)
 dataset = "rooms"  # rooms|s3dis|scannet: procedural rooms, or a real dataset read from data_root
 data_root = ""  # str: S3DIS folder with Area_1..Area_6, or ScanNet scans/ folder (real datasets only)
-n_rooms = None  # int≥4: procedural rooms (train + valid + test)
+n_rooms = None  # int≥4: procedural rooms per seed (train + valid + test)
 room_points = None  # int≥500: surface points sampled per procedural room
 grid_size = None  # float>0: voxel size in metres (one point per voxel)
 epochs = None  # int≥1: training epochs per model
@@ -35,75 +38,68 @@ channels = None  # list: encoder channels per stage
 depths = None  # list: encoder blocks per stage
 patch_size = None  # int≥8: points per serialized patch (Mamba window)
 d_state = None  # int≥1: Mamba state size N
-train_budget_s = None  # float>0: wall-clock cap per model's training (stops early and says so; None at quick scale keeps runs reproducible)
-scaling_sizes = None  # list: point counts for the latency/memory scan
+train_budget_s = None  # float>0: wall-clock cap per model's training (stops early and says so; None keeps runs reproducible)
+scaling_tokens = None  # list: sequence lengths L for timing the mixer and one block alone
+scaling_width = None  # int≥8: channels of the mixer/block in the scaling scan (same for attention and BiMamba)
+scaling_repeats = None  # int≥1: timed repeats per size (the median is kept; one untimed warm-up before)
+scaling_cap_s = None  # float>0: stop timing a mixer at larger L once its median CPU time passes this (None: no cap)
+backbone_points = None  # list: scene sizes (voxel points) for timing the whole trained-size segmenters
+scene_points_per_m2 = 200.0  # float>0: surface sampling density of the scaling scenes (fixed as they grow)
+scene_grid = 0.1  # float>0: voxel size in metres of the scaling scenes
 threads = 1  # int≥1: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
 
 # %%
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 
 import companion.params
-from companion import plots, results
-from companion.data import rooms as roomgen
+from companion import evidence, plots, results
 from companion.models.point_backbone import build_segmenter, count_parameters
 from companion.points import ORDERS, encode, locality, grid_sample
 from companion.points import plots as pplots
-from companion.points.profile import loglog_slope, scaling_table
-from companion.points.train import (SegConfig, evaluate, feature_channels, fit_segmentation, majority_baseline,
-                                    predict_room)
+from companion.points.experiment import benchmark_evidence, load_split, on_par_evidence, seed_runs
+from companion.points.profile import backbone_scaling, exponent_gap, mixer_scaling, slopes
+from companion.points.train import SegConfig, feature_channels, predict_room
+from companion.data import rooms as roomgen
 from companion.runtime import seed_everything
 
 SLUG = "serialized_point_mamba"
 PRESETS = {
-    "quick": dict(n_rooms=10, room_points=3000, grid_size=0.1, epochs=8, batch_rooms=2, lr=0.006,
+    "quick": dict(n_seeds=3, n_rooms=8, room_points=2000, grid_size=0.1, epochs=3, batch_rooms=2, lr=0.006,
                   channels=[16, 32, 48], depths=[1, 1, 1], patch_size=256, d_state=8, train_budget_s=None,
-                  scaling_sizes=[1000, 2000, 4000]),
-    "laptop": dict(n_rooms=30, room_points=4000, grid_size=0.08, epochs=10, batch_rooms=2, lr=0.005,
-                   channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16,
-                   train_budget_s=900.0, scaling_sizes=[2000, 4000, 8000, 16000]),
-    "paper": dict(n_rooms=272, room_points=200000, grid_size=0.02, epochs=3000, batch_rooms=12, lr=0.006,
+                  scaling_tokens=[2000, 2828, 4000, 5657, 8000, 11314], scaling_width=32, scaling_repeats=3,
+                  scaling_cap_s=None, backbone_points=[4000]),
+    "laptop": dict(n_seeds=3, n_rooms=14, room_points=4000, grid_size=0.08, epochs=8, batch_rooms=2, lr=0.005,
+                   channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16, train_budget_s=200.0,
+                   scaling_tokens=[2000, 2828, 4000, 5657, 8000, 11314, 16000, 32000, 65536], scaling_width=32,
+                   scaling_repeats=5, scaling_cap_s=20.0, backbone_points=[8000, 16000]),
+    "paper": dict(n_seeds=3, n_rooms=272, room_points=200000, grid_size=0.02, epochs=3000, batch_rooms=12, lr=0.006,
                   channels=[32, 64, 128, 256, 512], depths=[2, 2, 2, 6, 2], patch_size=4096, d_state=16,
-                  train_budget_s=None, scaling_sizes=[4000, 16000, 64000, 256000]),
+                  train_budget_s=None, scaling_tokens=[4096, 16384, 65536, 262144], scaling_width=64,
+                  scaling_repeats=5, scaling_cap_s=None, backbone_points=[16000, 64000, 256000]),
 }
 P = companion.params.resolve(PRESETS, scale, globals())
+SEEDS = [seed + r for r in range(P.n_seeds)]
 seed_everything(seed)
 torch.set_num_threads(threads)
 
 # %% [markdown]
 # ## Data
 # Procedural rooms: floor, ceiling, walls with windows, a door and a board, beams, columns, tables with
-# chairs, a sofa, bookcases and clutter, each surface sampled with colour noise. Rooms are split into
-# train / valid / test by index, so the test rooms are never seen in training.
+# chairs, a sofa, bookcases and clutter, each surface sampled with colour noise. Every seed draws its own
+# rooms, split into train / valid / test by index, so the test rooms are never seen in training.
 
 # %%
-if dataset == "rooms":
-    all_rooms = roomgen.make_rooms(P.n_rooms, seed=seed, n_points=P.room_points)
-    n_test = max(2, P.n_rooms // 5)
-    train_rooms, valid_rooms, test_rooms = all_rooms[:-2 * n_test], all_rooms[-2 * n_test:-n_test], all_rooms[-n_test:]
-    CLASSES = roomgen.S3DIS_CLASSES
-elif dataset == "s3dis":
-    from companion.data.s3dis import load_s3dis
-    train_rooms, test_rooms = load_s3dis(data_root, test_area=5)
-    n_valid = max(1, len(train_rooms) // 10)  # monitoring only, held out of the training areas
-    train_rooms, valid_rooms, CLASSES = train_rooms[:-n_valid], train_rooms[-n_valid:], roomgen.S3DIS_CLASSES
-elif dataset == "scannet":
-    from companion.data.scannet import SCANNET20_CLASSES, load_scannet
-    scenes = load_scannet(data_root)
-    n_test = max(1, len(scenes) // 5)
-    train_rooms, valid_rooms, test_rooms = scenes[:-2 * n_test], scenes[-2 * n_test:-n_test], scenes[-n_test:]
-    CLASSES = SCANNET20_CLASSES
-else:
-    raise ValueError(f"dataset must be rooms, s3dis or scannet, got {dataset!r}")
+splits = {s: load_split(dataset, s, P.n_rooms, P.room_points, data_root) for s in SEEDS}
+train_rooms, valid_rooms, test_rooms, CLASSES = splits[seed]
 NUM_CLASSES = len(CLASSES)
 FEATURES = ("color", "normal") if all("normal" in r for r in train_rooms) else ("color",)
 CFG = SegConfig(epochs=P.epochs, batch_rooms=P.batch_rooms, lr=P.lr, grid_size=P.grid_size, features=FEATURES,
                 seed=seed, max_seconds=P.train_budget_s, threads=threads)
 freq = roomgen.class_frequencies(train_rooms, NUM_CLASSES)
-print(f"{len(train_rooms)} train / {len(valid_rooms)} valid / {len(test_rooms)} test rooms, "
-      f"{np.mean([len(r['coord']) for r in train_rooms]):.0f} raw points per room")
+print(f"per seed: {len(train_rooms)} train / {len(valid_rooms)} valid / {len(test_rooms)} test rooms, "
+      f"{np.mean([len(r['coord']) for r in train_rooms]):.0f} raw points per room; seeds {SEEDS}")
 print(pd.Series(freq, index=CLASSES).round(3).to_string())
 
 # %% [markdown]
@@ -139,112 +135,177 @@ print(loc.round(3).to_string())
 # orders, shuffled each forward pass during training; the deepest stage runs one global sequence per room.
 
 # %%
-net = dict(channels=P.channels, depths=P.depths, d_state=P.d_state, seed=seed)
-models = {"serialized point mamba": build_segmenter(feature_channels(FEATURES), NUM_CLASSES, mixer="mamba",
-                                                    patch_size=P.patch_size, **net),
-          "point transformer (baseline)": build_segmenter(feature_channels(FEATURES), NUM_CLASSES, mixer="attention",
-                                                          patch_size=P.patch_size, **net)}
-print({k: f"{count_parameters(m) / 1e6:.2f} M parameters" for k, m in models.items()})
+net = dict(channels=P.channels, depths=P.depths, d_state=P.d_state, patch_size=P.patch_size)
+builders = {"serialized point mamba": lambda s: build_segmenter(feature_channels(FEATURES), NUM_CLASSES,
+                                                                mixer="mamba", seed=s, **net),
+            "point transformer (baseline)": lambda s: build_segmenter(feature_channels(FEATURES), NUM_CLASSES,
+                                                                      mixer="attention", seed=s, **net)}
+print({k: f"{count_parameters(b(seed)) / 1e6:.3f} M parameters" for k, b in builders.items()})
 
 # %% [markdown]
-# ## Training
+# ## Training, one run per seed and model
 # AdamW with a one-cycle cosine schedule and cross-entropy, random rotation/scale/flip/jitter and colour
 # augmentation, rooms voxelised afresh every step. Validation mIoU is tracked each epoch; the test rooms are
-# scored once at the end.
+# scored once at the end. The majority-class baseline predicts the most frequent training class everywhere.
 
 # %%
-fits = {name: fit_segmentation(m, train_rooms, valid_rooms, NUM_CLASSES, CFG, desc=name) for name, m in models.items()}
-for name, r in fits.items():
-    print(f"{name}: {r.epochs_run} epochs in {r.train_seconds:.0f} s ({r.points_per_s:.0f} points/s)"
-          + (" -- stopped early by train_budget_s" if r.stopped_early else ""))
+scores, fits, models = seed_runs(splits, builders, CFG, NUM_CLASSES)
+print(scores.drop(columns="iou").round(3).to_string(index=False))
+print(scores.groupby("model")[["miou", "oa", "macc"]].agg(["mean", "std"]).round(3).to_string())
 
 # %%
-hist = pd.concat([pd.DataFrame(r.history).assign(model=n) for n, r in fits.items()])
-fig, axes = plots.figure(1, 2, figsize=(10, 3.5))
-sns.lineplot(hist, x="epoch", y="loss", hue="model", ax=axes[0], marker="o")
-sns.lineplot(hist, x="epoch", y="valid_miou", hue="model", ax=axes[1], marker="o")
-axes[1].set_ylabel("valid mIoU")
-plots.save(fig, "training", SLUG);
+hist = pd.concat([pd.DataFrame(r.history).assign(model=n, seed=s) for (s, n), r in fits.items()])
+pplots.plot_training(hist, SLUG);
 
 # %% [markdown]
 # ## Held-out rooms
-# mIoU averages the per-class intersection-over-union over the classes present in the test rooms; the
-# majority-class baseline predicts the most frequent training class everywhere.
+# mIoU averages the per-class intersection-over-union over the classes present in the test rooms.
 
 # %%
-test = {name: evaluate(m, test_rooms, NUM_CLASSES, CFG) for name, m in models.items()}
-test["majority class"] = majority_baseline(train_rooms, test_rooms, NUM_CLASSES, P.grid_size)
-summary = pd.DataFrame({n: {"mIoU": r["miou"], "overall acc": r["oa"], "mean class acc": r["macc"]} for n, r in test.items()}).T
-print(summary.round(3).to_string())
-pplots.plot_per_class_iou({k: v for k, v in test.items() if k != "majority class"}, CLASSES, SLUG);
+pplots.plot_per_class_iou(scores[scores.model != "majority class"], CLASSES, SLUG);
 
 # %%
-pplots.plot_segmentation(predict_room(models["serialized point mamba"], test_rooms[0], CFG), CLASSES, SLUG);
+pplots.plot_segmentation(predict_room(models[seed, "serialized point mamba"], test_rooms[0], CFG), CLASSES, SLUG);
 
 # %% [markdown]
-# ## Cost as the cloud grows
-# The paper's efficiency argument: a state-space scan is linear in sequence length, attention over a
-# sequence is quadratic. We time inference and count the activation memory autograd keeps for training,
-# for the Mamba backbone and the attention baseline, both given **one global sequence per stage** (no
-# patches), plus the attention baseline with patches (what PTv3 does to stay linear). The log-log slope
-# says how cost grows with the number of points: about 1 is linear, about 2 is quadratic.
+# ## Cost as the sequence grows: the mixer and one block alone
+# The paper's efficiency argument: a state-space scan costs time linear in the sequence length L, softmax
+# attention over the same sequence quadratic. Whole segmenters hide that (grid pooling shrinks the sequence,
+# convolutions and MLPs are linear whatever the mixer), so we time the **token mixer alone** (BiMamba vs
+# multi-head softmax attention, same width) and **one block** (CPE -> mixer -> MLP) on one global sequence of
+# L tokens. The tokens come from a scene that **grows at fixed density** (rooms added side by side, each
+# sampled at `scene_points_per_m2` and voxelised at `scene_grid`), so a larger L means a bigger building, not
+# a denser room. Time is **CPU time** of this process (robust to other jobs on a shared machine), the median
+# of `scaling_repeats` runs after a warm-up (the warm-up also records the peak memory). Attention uses PyTorch's fused kernel, which never stores the
+# L x L matrix, so its memory stays linear and only its time can show the quadratic term.
 
 # %%
-scale_models = {"mamba, global": build_segmenter(6, NUM_CLASSES, mixer="mamba", patch_size=None, **net),
-                "attention, global": build_segmenter(6, NUM_CLASSES, mixer="attention", patch_size=None, **net),
-                f"attention, patches of {P.patch_size}": build_segmenter(6, NUM_CLASSES, mixer="attention",
-                                                                         patch_size=P.patch_size, **net)}
-scaling = scaling_table(scale_models, P.scaling_sizes, threads=threads, seed=seed)
-slopes = {m: {"latency slope": loglog_slope(d.points, d.latency_s), "memory slope": loglog_slope(d.points, d.train_memory_mb)}
-          for m, d in scaling.groupby("model")}
-print(scaling.round(4).to_string(index=False))
-print(pd.DataFrame(slopes).T.round(2).to_string())
-pplots.plot_scaling(scaling, SLUG);
+scan = mixer_scaling(P.scaling_tokens, channels=P.scaling_width, d_state=P.d_state, repeats=P.scaling_repeats,
+                     grid_size=scene_grid, points_per_m2=scene_points_per_m2, seed=seed, threads=threads,
+                     max_seconds=P.scaling_cap_s)
+time_slopes, mem_slopes = slopes(scan, "cpu_s"), slopes(scan, "peak_mib")
+gap = {c: exponent_gap(scan, c) for c in ("mixer", "block")}
+print(scan.drop(columns=["repeats"]).round(4).to_string(index=False))
+print("capped (stopped at larger L):", scan.attrs["capped"] or "none")
+print("CPU-time slopes (log-log, 95% t interval):")
+print(time_slopes.round(3).to_string(index=False))
+print("peak-memory slopes:")
+print(mem_slopes.round(3).to_string(index=False))
+print({c: f"attention minus BiMamba exponent {g['slope']:.2f} [{g['lo']:.2f}, {g['hi']:.2f}]" for c, g in gap.items()})
+pplots.plot_mixer_scaling(scan, SLUG);
 
 # %% [markdown]
-# How to read this: PyTorch's CPU attention kernel never stores the full points-by-points matrix, so even
-# global attention keeps linear *memory*; its *time* is what grows quadratically. Our pure-PyTorch scan
-# stores every hidden state (points x d_inner x d_state floats) for the backward pass, which mamba-ssm's
-# CUDA kernel avoids by recomputing them, so on CPU the Mamba backbone pays in memory for its linear time.
+# How to read this: a slope near 1 is linear, near 2 quadratic. At small L both mixers pay fixed per-call
+# costs (Python dispatch, the scan's about 3 sqrt(L) vectorised steps), which pulls the fitted slopes below
+# their asymptotes; the block adds the CPE and the MLP, linear for both, so the block's gap is smaller than
+# the mixer's. The memory panel is what each forward allocates: attention's fused kernel keeps no L x L
+# matrix, and without gradients our scan processes the sequence in cache-sized pieces, so both stay linear
+# or below; training memory is another matter (see the whole-segmenter table below).
+
+# %% [markdown]
+# **Density check.** The scaling scenes keep their density as they grow: voxel points per m2 of floor
+# footprint at each size (a denser-room generator would multiply this by the size ratio).
+
+# %%
+print(scan.groupby("tokens")[["rooms", "cells_per_m2"]].first().round(1).to_string())
+
+# %% [markdown]
+# ## The whole segmenters at their trained size
+# The two trained-size U-Nets (patched BiMamba with a global last stage, patched attention) on scenes of
+# `backbone_points` voxel points: inference CPU time, peak memory of the forward, and the activation memory
+# autograd keeps for training.
+
+# %%
+bb_models = {n: b(seed) for n, b in builders.items()}
+backbone = backbone_scaling(bb_models, P.backbone_points, repeats=P.scaling_repeats, grid_size=scene_grid,
+                            points_per_m2=scene_points_per_m2, seed=seed, threads=threads,
+                            in_channels=feature_channels(FEATURES))
+print(backbone.drop(columns="cpu_times").round(3).to_string(index=False))
 
 # %% [markdown]
 # ## Paper vs. this run
 # The paper's numbers are for ScanNet v2 val and S3DIS Area 5 with full-size models trained for hundreds of
-# GPU epochs; ours are for the scale stated below. Each claim gets its own verdict.
+# GPU epochs; ours are for the scale stated below. Every verdict comes from `companion.evidence` with its rule
+# and the control it is measured against: the majority-class baseline and the attention backbone trained on
+# the same seeds, attention timed the same way as BiMamba (if attention did not come out super-linear, the
+# scan could not tell linear from quadratic).
 
 # %%
-spm, ptb, maj = test["serialized point mamba"], test["point transformer (baseline)"], test["majority class"]
-largest = scaling[scaling.points == scaling.points.max()].set_index("model")
-where = f"{dataset} at scale={scale} ({len(train_rooms)} train rooms, grid {P.grid_size} m)"
+by_model = {m: d.set_index("seed")["miou"].to_dict() for m, d in scores.groupby("model")}
+spm_miou, ptb_miou, maj_miou = (by_model[k] for k in ("serialized point mamba", "point transformer (baseline)", "majority class"))
+vs_majority = evidence.paired(spm_miou, maj_miou, metric="test mIoU", names=("SPM", "majority class"))
+vs_attention = evidence.paired(spm_miou, ptb_miou, metric="test mIoU", names=("SPM", "attention baseline"))
+where = f"{dataset} at scale={scale} ({len(train_rooms)} train rooms per seed, grid {P.grid_size} m, {len(SEEDS)} seeds)"
+ts = time_slopes.set_index(["component", "mixer"])
+ms = mem_slopes.set_index(["component", "mixer"])
+L_lo, L_hi = min(P.scaling_tokens), int(scan.tokens.max())
+big = backbone[backbone.points == backbone.points.max()].set_index("model")
+lat_ratio = np.array(big.loc["serialized point mamba", "cpu_times"]) / np.array(big.loc["point transformer (baseline)", "cpu_times"])
+
+TH = {  # every threshold with its source; the verdicts below only apply them
+    "scannet": evidence.Threshold(76.8, "at_least", 1.0, unit="mIoU", source="paper abstract (ScanNet v2 val); "
+                                  "tolerance 1 mIoU is ours, about 3x the 0.3 gap between two published S3DIS figures"),
+    "s3dis": evidence.Threshold(70.3, "at_least", 1.0, unit="mIoU", source="paper abstract (S3DIS Area 5; HybridTM's "
+                                "table lists 70.6); tolerance 1 mIoU is ours, about 3x that 0.3 discrepancy"),
+    "on_par": evidence.Threshold(-0.007, "near", 0.03, unit="mIoU", source="paper: SPM 76.8 vs PTv3 77.5 on ScanNet "
+                                 "(gap -0.7 points) called on par; +-3 points is ours, for small models trained minutes"),
+    "linear": evidence.Threshold(1.2, "at_most", 0.2, source="linear cost is a log-log slope of 1; 0.2 allows for "
+                                 "per-call overheads at small L (ours); up to 1.4 counts as partly"),
+    "gap": evidence.Threshold(0.5, "at_least", 0.2, source="quadratic minus linear is an exponent gap of 1; half of "
+                              "it is required (ours), 0.3 as partly"),
+    "latency": evidence.Threshold(1.0, "at_most", 0.25, unit="x", source="Mamba / attention CPU time of the whole "
+                                  "segmenter; parity or better is the claim, up to 1.25x as partly (ours)"),
+}
+bench = {b: benchmark_evidence(b, dataset, [100 * v for v in spm_miou.values()], TH[b]) for b in ("scannet", "s3dis")}
 claims = [
-    results.claim("ScanNet v2 val mIoU", 76.8, None, "not tested",
-                  "needs ScanNet (dataset='scannet', data_root=...) at scale='paper' on a GPU"),
-    results.claim("S3DIS Area 5 mIoU", 70.3, round(100 * spm["miou"], 1) if dataset == "s3dis" and scale == "paper" else None,
-                  "not tested" if not (dataset == "s3dis" and scale == "paper") else "partly",
-                  "needs S3DIS at scale='paper'; a third-party table lists 70.6"),
-    results.claim("ScanNet v2 instance segmentation mAP", 40.0, None, "not tested", "no instance head here"),
+    results.claim("ScanNet v2 val mIoU", 76.8, bench["scannet"].detail.get("value"), bench["scannet"],
+                  f"mean test mIoU over {len(SEEDS)} seeds when dataset='scannet'; the paper's model is full size, trained on GPUs"),
+    results.claim("S3DIS Area 5 mIoU", 70.3, bench["s3dis"].detail.get("value"), bench["s3dis"],
+                  f"mean test mIoU over {len(SEEDS)} seeds when dataset='s3dis'; a model smaller than the paper's is expected to fall short"),
+    results.claim("ScanNet v2 instance segmentation mAP", 40.0, None, evidence.not_tested("no instance head here")),
     results.claim(f"the Mamba backbone segments rooms well above the majority baseline ({where})", None,
-                  f"mIoU {spm['miou']:.3f} vs majority {maj['miou']:.3f}",
-                  "reproduced" if spm["miou"] > maj["miou"] + 0.1 else "not reproduced"),
+                  vs_majority.text(3), evidence.gap_verdict(vs_majority, min_effect=0.1),
+                  "control: predicting the most frequent training class; 0.1 mIoU as the least 'well above' (ours)"),
     results.claim("accuracy on par with attention-based point transformers (SPM 76.8 vs PTv3 77.5 on ScanNet)",
-                  "-0.7 mIoU", f"{100 * (spm['miou'] - ptb['miou']):+.1f} mIoU vs our attention baseline",
-                  "reproduced" if spm["miou"] >= ptb["miou"] - 0.03 else "not reproduced",
-                  f"same skeleton, same budget, {where}"),
-    results.claim("linear complexity in the number of points (global sequences)", "linear",
-                  f"latency slope {slopes['mamba, global']['latency slope']:.2f} (attention {slopes['attention, global']['latency slope']:.2f}); "
-                  f"memory slope {slopes['mamba, global']['memory slope']:.2f}",
-                  "reproduced" if slopes["mamba, global"]["latency slope"] < 1.3 and slopes["mamba, global"]["memory slope"] < 1.3 else "partly",
-                  f"CPU, pure PyTorch scan, {min(P.scaling_sizes)}-{max(P.scaling_sizes)} points"),
-    results.claim("lower latency than attention-based segmenters", "lowest among Mamba segmenters",
-                  f"{largest.loc['mamba, global', 'latency_s']:.3f} s vs {largest.loc[f'attention, patches of {P.patch_size}', 'latency_s']:.3f} s "
-                  f"(patched attention) at {scaling.points.max()} points",
-                  "reproduced" if largest.loc["mamba, global", "latency_s"] < largest.loc[f"attention, patches of {P.patch_size}", "latency_s"] else "not reproduced",
-                  "the paper measures CUDA kernels on a GPU; here a pure-PyTorch CPU scan against CPU attention"),
-    results.claim("reasonable memory use", "reasonable (no numbers public)",
-                  f"{largest.loc['mamba, global', 'train_memory_mb']:.0f} MB vs {largest.loc['attention, global', 'train_memory_mb']:.0f} MB "
-                  f"(global attention) kept for backward at {scaling.points.max()} points",
-                  "reproduced" if largest.loc["mamba, global", "train_memory_mb"] <= 2 * largest.loc["attention, global", "train_memory_mb"] else "not reproduced",
-                  "the pure-PyTorch scan stores all states; the CUDA kernel recomputes them"),
+                  "-0.7 mIoU", vs_attention.text(3),
+                  on_par_evidence(vs_attention, TH["on_par"]),
+                  f"control: the PTv3-style attention backbone, same skeleton, seeds and budget; {where}"),
+    results.claim("linear complexity in the number of points (time of the mixer and of one block)", "linear",
+                  f"BiMamba CPU-time slope: mixer {ts.loc[('mixer', 'mamba'), 'slope']:.2f} "
+                  f"[{ts.loc[('mixer', 'mamba'), 'lo']:.2f}, {ts.loc[('mixer', 'mamba'), 'hi']:.2f}], block "
+                  f"{ts.loc[('block', 'mamba'), 'slope']:.2f} [{ts.loc[('block', 'mamba'), 'lo']:.2f}, "
+                  f"{ts.loc[('block', 'mamba'), 'hi']:.2f}]",
+                  evidence.all_of([evidence.threshold_verdict(ts.loc[(c, "mamba"), "slope"], TH["linear"],
+                                                              ci=(ts.loc[(c, "mamba"), "lo"], ts.loc[(c, "mamba"), "hi"]))
+                                   for c in ("mixer", "block")]),
+                  f"L = {L_lo}-{L_hi} tokens, one global sequence, width {P.scaling_width}, CPU time, pure-PyTorch scan"),
+    results.claim("linear where attention is quadratic: BiMamba's exponent clearly below attention's", "1 vs 2",
+                  f"attention minus BiMamba exponent: mixer {gap['mixer']['slope']:.2f} [{gap['mixer']['lo']:.2f}, "
+                  f"{gap['mixer']['hi']:.2f}], block {gap['block']['slope']:.2f} [{gap['block']['lo']:.2f}, "
+                  f"{gap['block']['hi']:.2f}]; attention's own slope (mixer) {ts.loc[('mixer', 'attention'), 'slope']:.2f}",
+                  evidence.all_of([evidence.threshold_verdict(gap[c]["slope"], TH["gap"], ci=(gap[c]["lo"], gap[c]["hi"]))
+                                   for c in ("mixer", "block")]),
+                  "control: attention timed the same way on the same tokens; the gap is the slope of the paired time "
+                  "ratio, so its interval is paired by size"),
+    results.claim("lowest latency among Mamba-based point segmenters", "lowest (no numbers public)", None,
+                  evidence.not_tested("no other Mamba segmenter (PointMamba, PCM, Pamba...) is built here")),
+    results.claim("latency of the whole segmenter at most that of the attention baseline (same skeleton)",
+                  "not a paper number", f"Mamba / attention CPU time {np.median(lat_ratio):.2f}x at "
+                  f"{int(backbone.points.max())} points ({big.loc['serialized point mamba', 'cpu_s']:.3f} s vs "
+                  f"{big.loc['point transformer (baseline)', 'cpu_s']:.3f} s)",
+                  evidence.threshold_verdict(float(np.median(lat_ratio)), TH["latency"], ci=evidence.interval(lat_ratio)),
+                  "the paper's latency is CUDA kernels on a GPU; here a pure-PyTorch CPU scan against PyTorch's fused "
+                  "CPU attention; interval over timing repeats (measurement noise only)"),
+    results.claim("reasonable memory use: memory grows linearly with the points", "reasonable (no numbers public)",
+                  f"BiMamba peak-memory slope (mixer) {ms.loc[('mixer', 'mamba'), 'slope']:.2f} "
+                  f"[{ms.loc[('mixer', 'mamba'), 'lo']:.2f}, {ms.loc[('mixer', 'mamba'), 'hi']:.2f}]; at L={L_hi}: "
+                  f"{scan[(scan.tokens == L_hi) & (scan.component == 'mixer')].set_index('mixer')['peak_mib'].round(0).to_dict()} MiB; "
+                  f"training memory of the segmenters at {int(backbone.points.max())} points "
+                  f"{big['train_memory_mib'].round(0).to_dict()} MiB",
+                  evidence.threshold_verdict(ms.loc[("mixer", "mamba"), "slope"], TH["linear"],
+                                             ci=(ms.loc[("mixer", "mamba"), "lo"], ms.loc[("mixer", "mamba"), "hi"])),
+                  "'reasonable' has no number in the paper, so only its linear growth is checked; the pure-PyTorch scan "
+                  "materialises (L, d_inner, d_state) states that mamba-ssm's kernel keeps on chip"),
 ]
 results.print_claims(claims)
 
@@ -266,17 +327,35 @@ results.print_claims(claims)
 # - **Training**: AdamW + one-cycle cosine, cross-entropy only (no Lovasz term), no test-time augmentation;
 #   scored on the voxelised points.
 # - **Data**: procedural rooms with the S3DIS classes stand in for S3DIS/ScanNet unless `data_root` is given.
+#
+# ## Where this run differs from the paper's measurements
+# - **Cost is measured on CPU**, as CPU time of this process, with a pure-PyTorch scan (a two-level chunked
+#   parallel scan) against PyTorch's fused CPU attention. The paper times CUDA kernels (mamba-ssm's selective
+#   scan, flash attention) on a GPU, where constants and memory behaviour differ: the paper's "lowest latency"
+#   cannot be read off these numbers, only the growth exponents can.
+# - **The complexity claim is checked on the mixer and one block alone**, over one global sequence, because a
+#   whole segmenter patches its sequences (PTv3-style windows are linear for attention too) and shrinks them by
+#   grid pooling. The whole segmenters are timed as well, as a separate check that is not a paper number.
+# - **Memory**: our scan materialises the (L, d_inner, d_state) states of each piece; without gradients the
+#   sequence is split along its length (state carried across pieces) so no intermediate exceeds 2^24 floats.
+#   Training memory still grows with every state, which mamba-ssm avoids by recomputing them in its backward.
+# - **Scaling scenes** are buildings of procedural rooms at a fixed surface density, cut to exactly L voxel
+#   points (a z-order prefix); token features are random, since cost does not depend on their values.
+# - **Seeds**: every seed redraws the rooms and the initialisation; comparisons are paired by seed with a t
+#   interval, and fewer than 3 seeds are inconclusive by rule.
 
 # %%
 results.save(
     SLUG,
-    params=vars(P) | {"scale": scale, "seed": seed, "dataset": dataset, "threads": threads},
-    metrics={"test": {n: {k: r[k] for k in ("miou", "oa", "macc", "iou")} for n, r in test.items()},
-             "train_seconds": {n: r.train_seconds for n, r in fits.items()},
-             "epochs_run": {n: r.epochs_run for n, r in fits.items()},
-             "parameters": {n: count_parameters(m) for n, m in models.items()},
-             "locality": loc.to_dict(), "scaling": scaling.to_dict("records"), "scaling_slopes": slopes},
+    params=vars(P) | {"scale": scale, "seed": seed, "seeds": SEEDS, "dataset": dataset, "threads": threads,
+                      "scene_points_per_m2": scene_points_per_m2, "scene_grid": scene_grid},
+    metrics={"test": scores.to_dict("records"),
+             "parameters": {n: count_parameters(b(seed)) for n, b in builders.items()},
+             "locality": loc.to_dict(), "mixer_scaling": scan.to_dict("records"), "scaling_capped": scan.attrs["capped"],
+             "time_slopes": time_slopes.to_dict("records"), "memory_slopes": mem_slopes.to_dict("records"),
+             "exponent_gap": gap, "backbone_scaling": backbone.to_dict("records")},
     claims=claims,
-    headline={"SPM test mIoU": spm["miou"], "attention baseline mIoU": ptb["miou"], "majority mIoU": maj["miou"],
-              "Mamba latency slope": slopes["mamba, global"]["latency slope"]},
+    headline={"SPM test mIoU (mean over seeds)": float(np.mean(list(spm_miou.values()))),
+              "attention baseline mIoU (mean over seeds)": float(np.mean(list(ptb_miou.values()))),
+              "majority mIoU (mean over seeds)": float(np.mean(list(maj_miou.values())))},
 )

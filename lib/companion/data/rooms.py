@@ -53,6 +53,9 @@ class _Builder:
         self.rect((x1, y0, z0), (0, dy, 0), (0, 0, dz), cls, inst, (1, 0, 0))
         return inst
 
+    def area(self) -> float:
+        return float(sum(np.linalg.norm(np.cross(r[1], r[2])) for r in self.rects))
+
     def sample(self, n_points: int, noise: float, color_noise: float):
         rng = self.rng
         area = np.array([np.linalg.norm(np.cross(r[1], r[2])) for r in self.rects])
@@ -79,11 +82,19 @@ class _Builder:
         }
 
 
-def make_room(rng: np.random.Generator | int, n_points: int = 8000, noise: float = 0.008,
-              color_noise: float = 12.0) -> dict:
-    """One random room as a dict of numpy arrays: coord, color (uint8), normal, segment, instance."""
-    if n_points < 100:
+def make_room(rng: np.random.Generator | int, n_points: int | None = 8000, noise: float = 0.008,
+              color_noise: float = 12.0, points_per_m2: float | None = None) -> dict:
+    """One random room as a dict of numpy arrays: coord, color (uint8), normal, segment, instance.
+
+    ``points_per_m2`` (instead of ``n_points``) samples the surfaces at a fixed density, so a larger room gets
+    more points rather than a denser cloud; the room's surface area is returned as ``area_m2`` either way.
+    """
+    if (n_points is None) == (points_per_m2 is None):
+        raise ValueError("give exactly one of n_points and points_per_m2")
+    if n_points is not None and n_points < 100:
         raise ValueError(f"n_points must be at least 100, got {n_points}")
+    if points_per_m2 is not None and not points_per_m2 > 0:
+        raise ValueError(f"points_per_m2 must be positive, got {points_per_m2}")
     rng = np.random.default_rng(rng)
     W, D, H = rng.uniform(4, 8), rng.uniform(4, 7), rng.uniform(2.6, 3.3)
     b = _Builder(rng)
@@ -151,7 +162,42 @@ def make_room(rng: np.random.Generator | int, n_points: int = 8000, noise: float
         s = rng.uniform(0.1, 0.45, 3)
         x, y = rng.uniform(0.2, W - 0.6), rng.uniform(0.2, D - 0.6)
         b.box((x, y, 0), (x + s[0], y + s[1], s[2]), "clutter")
-    return b.sample(n_points, noise, color_noise)
+    area = b.area()
+    if n_points is None:
+        n_points = max(100, int(round(points_per_m2 * area)))
+    room = b.sample(n_points, noise, color_noise)
+    room["area_m2"] = area
+    room["footprint_m2"] = float(W * D)
+    return room
+
+
+def make_building(n_rooms: int, seed: int = 0, points_per_m2: float = 200.0, gap: float = 0.5, **kwargs) -> dict:
+    """``n_rooms`` rooms side by side on a floor plan (rows of ceil(sqrt(n)) rooms), each sampled at the same
+    surface density: the scene grows in area, not in density, as rooms are added (what a bigger scan is).
+
+    Room i depends only on (seed, i), so a building of n rooms is the first n rooms of a larger one.
+    """
+    if n_rooms < 1:
+        raise ValueError(f"n_rooms must be >= 1, got {n_rooms}")
+    per_row = int(np.ceil(np.sqrt(n_rooms)))
+    parts, x0, y0, row_depth, footprint, area = [], 0.0, 0.0, 0.0, 0.0, 0.0
+    for i in range(n_rooms):
+        if i and i % per_row == 0:
+            x0, y0, row_depth = 0.0, y0 + row_depth + gap, 0.0
+        r = make_room(np.random.default_rng([seed, i]), None, points_per_m2=points_per_m2, **kwargs)
+        lo = r["coord"].min(0)
+        extent = r["coord"].max(0) - lo
+        r["coord"] = (r["coord"] - np.array([lo[0] - x0, lo[1] - y0, 0.0], dtype=np.float32)).astype(np.float32)
+        x0 += float(extent[0]) + gap
+        row_depth = max(row_depth, float(extent[1]))
+        footprint += r.pop("footprint_m2")
+        area += r.pop("area_m2")
+        parts.append(r)
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("coord", "color", "normal", "segment")}
+    offsets = np.cumsum([0] + [p["instance"].max() + 1 for p in parts[:-1]])
+    out["instance"] = np.concatenate([p["instance"] + o for p, o in zip(parts, offsets)])
+    out["area_m2"], out["footprint_m2"], out["n_rooms"] = area, footprint, n_rooms
+    return out
 
 
 def make_rooms(n_rooms: int, seed: int = 0, n_points: int = 8000, **kwargs) -> list[dict]:

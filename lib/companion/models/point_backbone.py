@@ -72,7 +72,9 @@ class PatchAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         p, k, c = x.shape
         q, kk, v = self.qkv(x).view(p, k, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        attn_mask = None if mask is None else mask[:, None, None, :]
+        # an all-valid mask is dropped: same result, and PyTorch's fused kernel (no points-by-points matrix
+        # in memory) only runs without a mask
+        attn_mask = None if mask is None or bool(mask.all()) else mask[:, None, None, :]
         y = F.scaled_dot_product_attention(q, kk, v, attn_mask=attn_mask)
         return self.proj(y.transpose(1, 2).reshape(p, k, c))
 

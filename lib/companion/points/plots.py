@@ -1,4 +1,4 @@
-"""Figures for the point-cloud notebook: serialization orders, segmentations, per-class IoU, scaling."""
+"""Figures for the point-cloud notebook: serialization orders, segmentations, per-class IoU, training, scaling."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,32 +52,65 @@ def plot_segmentation(pred: dict, class_names, slug: str, name: str = "segmentat
         ax.scatter(c[top, 0], c[top, 1], c=lab[top], cmap=cmap, vmin=-0.5, vmax=len(class_names) - 0.5, s=5, linewidths=0)
         ax.set_title(f"{title} ({z_range[0]}-{z_range[1]} m above the floor)")
         ax.set_aspect("equal")
+        ax.set_xlabel("x (m)")
+    axes[0].set_ylabel("y (m)")
     handles = [plots.plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=n) for i, n in enumerate(class_names)]
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     return plots.save(fig, name, slug)
 
 
-def plot_per_class_iou(results: dict, class_names, slug: str):
+def plot_per_class_iou(scores, class_names, slug: str):
+    """Per-class IoU per model: ``scores`` has one row per (seed, model) with an ``iou`` list; bars are the
+    mean over seeds, error bars the 95% interval over seeds (none with one seed). NaN (class absent) is dropped."""
     import pandas as pd
     import seaborn as sns
 
-    df = pd.DataFrame([{"model": m, "class": c, "IoU": iou} for m, r in results.items()
-                       for c, iou in zip(class_names, r["iou"])])
+    df = pd.DataFrame([{"model": r["model"], "seed": r["seed"], "class": c, "IoU": iou}
+                       for r in scores.to_dict("records") for c, iou in zip(class_names, r["iou"])]).dropna()
     fig, ax = plots.figure(figsize=(10, 3.6))
     sns.barplot(df, x="class", y="IoU", hue="model", ax=ax)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("IoU on held-out rooms (fraction, 0-1)")
+    ax.set_xlabel("class")
     ax.tick_params(axis="x", rotation=45)
-    ax.set_title("per-class IoU on held-out rooms")
+    ax.set_title("per-class IoU on held-out rooms (mean over seeds, 95% interval)")
     return plots.save(fig, "per_class_iou", slug)
 
 
-def plot_scaling(df, slug: str):
+def plot_mixer_scaling(df, slug: str, name: str = "scaling"):
+    """CPU time and peak memory of the mixer and the block against the number of tokens, log-log, with dashed
+    guides of slope 1 (linear) and 2 (quadratic) through the smallest size's Mamba value."""
     import seaborn as sns
 
-    fig, axes = plots.figure(1, 2, figsize=(11, 4))
-    sns.lineplot(df, x="points", y="latency_s", hue="model", marker="o", ax=axes[0])
-    sns.lineplot(df, x="points", y="train_memory_mb", hue="model", marker="o", ax=axes[1])
-    for ax, t in zip(axes, ("inference latency (s)", "activation memory kept for backward (MB)")):
+    d = df.assign(curve=df["component"] + ", " + df["mixer"])
+    fig, axes = plots.figure(1, 2, figsize=(11.5, 4.2))
+    for ax, col, ylabel in zip(axes, ("cpu_s", "peak_mib"), ("CPU time per forward (s, median)",
+                                                             "peak memory allocated in the forward (MiB)")):
+        sns.lineplot(d, x="tokens", y=col, hue="mixer", style="component", marker="o", ax=ax)
+        x0 = d.tokens.min()
+        y0 = d[(d.tokens == x0) & (d.mixer == "mamba") & (d.component == "mixer")][col].iloc[0]
+        xs = np.array([x0, d.tokens.max()], float)
+        for k, ls in ((1, "--"), (2, ":")):
+            ax.plot(xs, y0 * (xs / x0) ** k, color="grey", ls=ls, lw=1, label=f"slope {k} guide")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_title(t)
-    return plots.save(fig, "scaling", slug)
+        ax.set_xlabel("sequence length L (tokens = voxel points)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    axes[0].set_title("time: one global sequence, no patches")
+    axes[1].set_title("memory: PyTorch's fused attention keeps no L x L matrix")
+    return plots.save(fig, name, slug)
+
+
+def plot_training(hist, slug: str, name: str = "training"):
+    """Training loss and validation mIoU per epoch, one line per model (mean over seeds, band = spread)."""
+    import seaborn as sns
+
+    fig, axes = plots.figure(1, 2, figsize=(10, 3.5))
+    sns.lineplot(hist, x="epoch", y="loss", hue="model", ax=axes[0], marker="o")
+    sns.lineplot(hist, x="epoch", y="valid_miou", hue="model", ax=axes[1], marker="o")
+    axes[0].set_ylabel("training loss (cross-entropy, nats)")
+    axes[1].set_ylabel("validation mIoU (fraction, 0-1)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    return plots.save(fig, name, slug)
