@@ -87,9 +87,10 @@ def print_claims(claims: list[dict]) -> None:
     if shell is not None and shell.get_ipython() is not None:
         from IPython.display import HTML, display
 
-        display(HTML(df.to_html(index=False, escape=True).replace(
-            '<table border="1" class="dataframe">',
-            '<table class="dataframe" style="table-layout:auto;text-align:left;white-space:normal">')))
+        style = ("<style>table.companion-claims td,table.companion-claims th{text-align:left!important;"
+                 "vertical-align:top;white-space:normal}</style>")
+        display(HTML(style + df.to_html(index=False, escape=True).replace(
+            '<table border="1" class="dataframe">', '<table class="dataframe companion-claims">')))
         return
     with pd.option_context("display.max_colwidth", 90, "display.width", 220):
         print(df.to_string(index=False))
