@@ -63,3 +63,60 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="xbar_rows"):
         PIMConfig(xbar_rows=0)
     assert math.isclose(PIMConfig().adc_pj, 20.0)
+
+
+def _cell_pj():
+    r = 1.5e5 * 3e4 / (3e4 * 0.67 + 1.5e5 * 0.33)
+    return (0.1 * 0.25 / r) * 3.16e-9 * 1e12
+
+
+def test_hand_computed_partial_crossbar_converts_used_columns_only():
+    """A 20 -> 10 layer fills 20 rows and 80 (8-bit) or 40 (4-bit) of the 128 columns of one crossbar."""
+    c8 = crossbar_cost(PIMOp("fc", "crossbar", 20, 10, 1, 8, 8))
+    c4 = crossbar_cost(PIMOp("fc", "crossbar", 20, 10, 1, 4, 8))
+    assert (c8.crossbars, c4.crossbars) == (2, 2)  # one tile either way, x2 polarity
+    assert (c8.detail["adc_rounds"], c4.detail["adc_rounds"]) == (5, 3)  # ceil(80/16), ceil(40/16)
+    move = (20 * 8 + 10 * 16) / 1024
+    assert c8.latency_ns == pytest.approx(8 * (3.16 + 5 * 10) + (3 + 1) * 10 + move)  # merge: log2(8 slices) + 1
+    assert c4.latency_ns == pytest.approx(8 * (3.16 + 3 * 10) + (2 + 1) * 10 + move)
+    e8 = 2 * 8 * 20 * 80 * _cell_pj() + 2 * 8 * 20 * 1 * 0.0039 + 8 * 80 * 20.0 + 10 * 8 * 8 * 0.1 + 320 * 10 / 64
+    e4 = 2 * 8 * 20 * 40 * _cell_pj() + 2 * 8 * 20 * 1 * 0.0039 + 8 * 40 * 20.0 + 10 * 4 * 8 * 0.1 + 320 * 10 / 64
+    assert c8.energy_pj == pytest.approx(e8, rel=1e-9) and c4.energy_pj == pytest.approx(e4, rel=1e-9)
+    assert c8.detail["e_adc"] == pytest.approx(12800.0) and c4.detail["e_adc"] == pytest.approx(6400.0)
+
+
+def test_pessimistic_reading_converts_every_column():
+    """convert_unused_columns=True: the same layer converts all 128 columns, so 4-bit weights save no ADC energy."""
+    cfg = PIMConfig(convert_unused_columns=True)
+    c8 = crossbar_cost(PIMOp("fc", "crossbar", 20, 10, 1, 8, 8), cfg)
+    c4 = crossbar_cost(PIMOp("fc", "crossbar", 20, 10, 1, 4, 8), cfg)
+    assert c8.detail["e_adc"] == c4.detail["e_adc"] == pytest.approx(8 * 128 * 20.0)
+    assert c8.detail["adc_rounds"] == c4.detail["adc_rounds"] == 8
+    assert c8.energy_pj - c4.energy_pj == pytest.approx(10 * 4 * 8 * 0.1)  # only the shift-and-add differs
+    assert c8.energy_pj > crossbar_cost(PIMOp("fc", "crossbar", 20, 10, 1, 8, 8)).energy_pj
+
+
+def test_weight_bits_change_the_tiling():
+    """24 outputs x 8 bits = 192 columns: 2 column tiles; at 4 bits 96 columns: 1. Under either reading the ADC
+    energy of the layer halves, and the allocated crossbars and their ADCs halve."""
+    for conv in (False, True):
+        cfg = PIMConfig(convert_unused_columns=conv)
+        c8 = crossbar_cost(PIMOp("fc", "crossbar", 64, 24, 1, 8, 8), cfg)
+        c4 = crossbar_cost(PIMOp("fc", "crossbar", 64, 24, 1, 4, 8), cfg)
+        assert (c8.detail["col_tiles"], c4.detail["col_tiles"]) == (2, 1)
+        assert (c8.crossbars, c4.crossbars) == (4, 2)
+        conv8, conv4 = (256, 128) if conv else (192, 96)
+        assert c8.detail["e_adc"] == pytest.approx(8 * conv8 * 20.0) and c4.detail["e_adc"] == pytest.approx(8 * conv4 * 20.0)
+    # used-column reading: the fullest tile of the 8-bit layer is full (8 rounds), the 4-bit one holds 96 (6 rounds)
+    assert crossbar_cost(PIMOp("fc", "crossbar", 64, 24, 1, 8, 8)).detail["adc_rounds"] == 8
+    assert crossbar_cost(PIMOp("fc", "crossbar", 64, 24, 1, 4, 8)).detail["adc_rounds"] == 6
+
+
+def test_adc_share_and_adc_constant():
+    ops = [PIMOp("fc", "crossbar", 256, 64), PIMOp("dot", "digital", macs=640)]
+    rep = evaluate(ops)
+    assert rep.adc_share() == pytest.approx(rep.ops[0].detail["e_adc"] / rep.energy_pj)
+    assert rep.summary()["adc_share"] == rep.adc_share()
+    double = evaluate(ops, PIMConfig(adc_power_w=4e-3))
+    assert double.energy_pj - rep.energy_pj == pytest.approx(rep.ops[0].detail["e_adc"])  # only the ADC term moves
+    assert double.latency_ns == rep.latency_ns

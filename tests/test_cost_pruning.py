@@ -67,3 +67,34 @@ def test_bad_rate():
     masks = attach_masks(model)
     with pytest.raises(ValueError, match="rate"):
         prune_step(model, masks, rate=1.5)
+
+
+def test_refit_plain_switches_the_gates_off_and_keeps_the_flops():
+    x = torch.randn(128, 20)
+    y = (x[:, :3].sum(1) > 0).float()
+    calls = []
+
+    def train(model, r):
+        calls.append(r)
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        for _ in range(10):
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(model(x).squeeze(-1), y)
+            loss.backward()
+            opt.step()
+        return {"loss": loss.item()}
+
+    model, rounds = iterative_prune(mlp(), train, x[:8], rounds=2, rate=0.2, progress=False, refit_plain=True)
+    assert calls == [0, 1, 2, 2]  # one extra training: the plain refit under the final hard mask
+    assert [r.plain for r in rounds] == [False, False, False, True]
+    assert rounds[-1].flops == rounds[-2].flops and rounds[-1].alive_rows == rounds[-2].alive_rows
+    # with the gates off the effective weight is exactly the hard mask times the trained weight
+    lin = model[0]
+    w = lin.parametrizations.weight.original
+    hard = lin.parametrizations.weight[0].hard
+    assert torch.equal(lin.weight, hard * w)
+    calls.clear()
+    _, mag = iterative_prune(mlp(), train, x[:8], rounds=2, rate=0.2, criterion="magnitude", progress=False, refit_plain=True)
+    assert calls == [0, 1, 2]  # the magnitude model already is plain: its last round is reused
+    assert mag[-1].metrics == mag[-2].metrics and all(r.plain for r in mag)
+    assert mag[-1].flops == rounds[-1].flops  # same units removed per layer: matched FLOPs

@@ -15,40 +15,52 @@
 # This notebook rebuilds both on click data with planted interactions:
 # 1. an analytic PIM cost model (latency, energy, area per operator) from public crossbar/ADC/DAC figures;
 # 2. a NASRec-Small supernet trained *with quantization in the loop* (each step: a random path and random bits);
-# 3. regularized evolution over (architecture, bits), scored by supernet log loss and by the PIM model;
-# 4. the chosen design and the hand-crafted one trained from scratch, compared on log loss and simulated cost;
-# 5. lottery-ticket structured pruning of the chosen architecture.
+# 3. **selection under a hardware budget**: the lowest supernet log loss among designs whose simulated energy
+#    and latency are at most the hand-crafted design's divided by the required ratios (the paper's point is
+#    1.8x energy, 1.5x speed), found by regularized evolution over (architecture, bits), at several budgets;
+# 4. the same budget given to three **controls** with the same number of supernet evaluations: the hand-crafted
+#    architecture with searched bits only, a float (hardware-agnostic) architecture search followed by a bit
+#    search, and random designs; every pick trained from scratch, once per seed, and compared paired over seeds;
+# 5. lottery-ticket structured pruning (learned mask vs weight magnitude) at matched FLOPs with equal fine-tuning.
+#
+# A speed-up "at the paper's 1.5x" is the budget we ask for, not a finding: what the run measures is the log loss
+# each method pays for meeting it.
 
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
-seed = 0  # int: random seed (data, supernet, search, training)
+seed = 0  # int: first seed; seeds seed .. seed+n_seeds-1 each rerun the searches and the from-scratch training
+n_seeds = 3  # int≥3: replicates (searches + from-scratch runs) for every paired comparison
 dataset = "synthetic"  # synthetic|criteo|avazu|kdd2012: data source (real sets need data_path)
 data_path = ""  # str: raw file for criteo (train.txt), avazu (train.csv) or kdd2012 (training.txt)
 n_samples = None  # int≥1000: rows (synthetic: generated; real: read at most this many)
 space_size = None  # tiny|medium|paper: size of the NASRec-Small space (paper: 7 blocks, widths 16-1024)
+sharing = "slice"  # slice|mask: supernet weight sharing (slice: ours, exact subnets; mask: NASRec's masked full width)
 supernet_steps = None  # int≥1: supernet training steps
 batch_size = 256  # int≥1: mini-batch size (supernet and from-scratch training)
 lr = 0.01  # float>0: Adam learning rate (supernet and from-scratch training)
-objective = "penalty"  # penalty|pareto: how the search ranks designs (see "What the paper leaves open")
-beta = 0.05  # float≥0: penalty weight on |E/E_target - 1|
-energy_target = 0.5  # float>0: E_target as a fraction of the hand-crafted all-8-bit design's energy
-population = None  # int≥2: evolution population
+targets = None  # list: energy-efficiency budgets x over the hand-crafted 8-bit design (speed-up budget x·1.5/1.8; 1.8 always added)
+population = None  # int≥2: evolution population (every search, every budget)
 generations = None  # int≥0: evolution generations
-children = None  # int≥1: children per generation
+children = None  # int≥1: children per generation (random control: population + generations·children designs)
 finetune_steps = None  # int≥0: head-only fine-tune steps before scoring a subnet (NASRec: 500)
 eval_rows = None  # int≥100: validation rows used to score a subnet on the supernet
 epochs = None  # int≥1: epochs when training designs from scratch
 prune_rounds = None  # int≥0: structured-pruning rounds (paper: T of 1, 3 or 5)
 prune_rate = 0.2  # float>0: fraction of surviving units removed per round (paper: 0.2)
+convert_unused_columns = False  # bool: PIM model converts every crossbar column, used or not (pessimistic ADC)
+adc_factors = None  # list: ADC energy multipliers for the sensitivity table (1.0 is the main run)
 threads = 1  # int≥1: torch CPU threads (these small models run fastest on one)
 
 # %%
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 
 import companion
-from companion import plots, results
+from companion import evidence, plots, results
 from companion.cost import count_flops, count_params, measure_latency
 from companion.cost.pim import SOURCES, PIMConfig
 from companion.cost.pruning import iterative_prune
@@ -60,16 +72,17 @@ from companion.train import TrainConfig, fit
 
 SLUG = "supernet_pim"
 PRESETS = {
-    "quick": dict(n_samples=20_000, space_size="tiny", supernet_steps=300, population=16, generations=10, children=4,
-                  finetune_steps=0, eval_rows=2_000, epochs=2, prune_rounds=2),
-    "laptop": dict(n_samples=100_000, space_size="medium", supernet_steps=3_000, population=48, generations=40,
-                   children=6, finetune_steps=0, eval_rows=10_000, epochs=2, prune_rounds=3),
-    "paper": dict(n_samples=None, space_size="paper", supernet_steps=72_000, population=128, generations=240,
-                  children=8, finetune_steps=500, eval_rows=None, epochs=1, prune_rounds=5),
+    "quick": dict(n_samples=10_000, space_size="tiny", supernet_steps=200, targets=[1.8], population=8, generations=3,
+                  children=4, finetune_steps=0, eval_rows=500, epochs=1, prune_rounds=1, adc_factors=[0.5, 1.0, 2.0]),
+    "laptop": dict(n_samples=40_000, space_size="medium", supernet_steps=1_500, targets=[1.8, 2.5, 3.2], population=12,
+                   generations=5, children=4, finetune_steps=0, eval_rows=2_000, epochs=2, prune_rounds=3,
+                   adc_factors=[0.5, 1.0, 2.0]),
+    "paper": dict(n_samples=None, space_size="paper", supernet_steps=72_000, targets=[1.4, 1.8, 2.5, 3.2], population=128,
+                  generations=240, children=8, finetune_steps=500, eval_rows=None, epochs=1, prune_rounds=5,
+                  adc_factors=[0.5, 1.0, 2.0]),
 }
 P = companion.params.resolve(PRESETS, scale, globals())
-if objective not in ("penalty", "pareto"):
-    raise ValueError(f"objective must be 'penalty' or 'pareto', got {objective!r}")
+seeds = list(range(seed, seed + n_seeds))
 seed_everything(seed)
 torch.set_num_threads(threads)
 
@@ -98,22 +111,26 @@ print(data.summary())
 # the chip with MNSIM 2.0 crossbar figures and CACTI buffers in an in-house simulator it did not release.
 #
 # Our analytic model follows the same mapping. Per crossbar operator: a w-bit weight takes w one-bit cells
-# (bit slicing), so crossbars ≈ ⌈rows/128⌉·⌈cols·w/128⌉·2; an a-bit input is fed one bit per cycle, so
-# latency ∝ a; every cycle each crossbar's columns are converted by its shared ADCs, which dominate energy.
-# Fewer bits therefore buy **latency through activations** and **energy and area through both**.
-# The constants and where they come from:
+# (bit slicing), so a layer with `out` units occupies `out·w` columns, cut into ⌈rows/128⌉·⌈out·w/128⌉ tiles
+# (×2 for the positive/negative arrays); an a-bit input is fed one bit per cycle, so latency and energy ∝ a.
+# Each cycle the ADCs convert the **used** columns only (16 ADCs per crossbar, so a tile with `c` used columns
+# takes ⌈c/16⌉ conversion rounds): fewer weight bits mean fewer conversions, and on a crossbar that is not full,
+# a shorter cycle. `convert_unused_columns=True` switches to the pessimistic reading (every column of an allocated
+# crossbar converted every cycle), under which 4-bit weights save energy only when they free a whole tile.
 
 # %%
-pim = PIMConfig()
+pim = PIMConfig(convert_unused_columns=convert_unused_columns)
 pd.set_option("display.max_colwidth", 120)
 pd.DataFrame(SOURCES)
 
 # %% [markdown]
-# ## The co-design space
+# ## The co-design space and the hand-crafted design
 # NASRec-Small: dense operators FC and Dot-Product, sparse operator EFC, any connections, two optional mergers,
 # plus a (weight bits, activation bits) pair in {4, 8}² per block: 4^blocks extra choices (4^7 = 16,384 in the
 # paper's 7-block space). The **hand-crafted baseline** is DLRM-shaped: a bottom FC, a Dot-Product
-# interaction, a chain of wide FCs, all at 8 bits. Its per-operator cost on the PIM model:
+# interaction, a chain of wide FCs, all at 8 bits. Below: what bits alone do to it, under both ADC readings,
+# and where its energy goes. The ADC share is the number to keep in mind: every energy ratio of this model is
+# close to a ratio of ADC conversions.
 
 # %%
 space = cd.codesign_space(P.space_size)
@@ -122,7 +139,16 @@ print(f"{space.name} ({P.space_size}): {space.num_blocks} blocks, dense widths {
 print(f"architectures ~10^{space.size_log10():.1f}; with bits ~10^{space.size_log10() + space.num_blocks * np.log10(4):.1f}")
 print(hand.describe())
 hand_report = cd.design_cost(data.schema, space, hand, pim)
-print(hand_report.summary())
+bits_alone = pd.DataFrame([
+    {"ADC converts": "all columns" if conv else "used columns", "bits (w, a)": f"{w}/{a}",
+     **cd.design_cost(data.schema, space, cd.Design(hand.arch, ((w, a),) * space.num_blocks), replace(pim, convert_unused_columns=conv)).summary()}
+    for conv in (False, True) for w, a in ((8, 8), (4, 8), (8, 4), (4, 4))])
+ref = bits_alone.groupby("ADC converts")[["energy_nj", "latency_us"]].transform("first")
+bits_alone["energy eff. vs 8/8"] = ref["energy_nj"] / bits_alone["energy_nj"]
+bits_alone["speed-up vs 8/8"] = ref["latency_us"] / bits_alone["latency_us"]
+bits_alone.round(3)
+
+# %%
 hand_report.table().round(1)
 
 # %% [markdown]
@@ -130,115 +156,138 @@ hand_report.table().round(1)
 # NASRec's single-operator any-connection sampling, with full-supernet warm-up over the first fifth of the
 # steps. New here: every step also draws a bit pair per block, and the forward pass runs **fake-quantized**
 # at those bits (rounding in the forward pass, straight-through gradients), so the shared weights learn to
-# work at 4 and 8 bits alike.
+# work at 4 and 8 bits alike. It is trained once (seed `seed`) and shared by every search below.
 
 # %%
 seed_everything(seed)
-supernet = SuperNet(data.schema, space)
+supernet = SuperNet(data.schema, space, sharing=sharing)
 sn_cfg = SupernetConfig(steps=P.supernet_steps, batch_size=batch_size, lr=lr, optimizer="adam", seed=seed)
 sn_hist = cd.train_quant_supernet(supernet, data, sn_cfg)
 curve = pd.Series(sn_hist["loss"]).rolling(25, min_periods=1).mean()
 fig, ax = plots.figure(figsize=(6, 3))
 ax.plot(curve.index, curve.values)
-ax.set(xlabel="step", ylabel="train log loss (rolling mean)", title="quantization-aware supernet training")
+ax.set(xlabel="training step", ylabel="train log loss (rolling mean, nats)", title=f"quantization-aware supernet ({sharing} sharing)")
 _ = plots.save(fig, "supernet_loss", SLUG)
 
 # %% [markdown]
-# ## Co-design search
-# Regularized evolution (NASRec's, scaled down) over designs. Each candidate is scored on the supernet with
-# its bits applied, and costed on the PIM model. We run both objectives on the same supernet; `objective`
-# decides which one's pick is *the* design.
+# ## Searches under a budget, with their controls
+# For every seed and budget, four searches with the same number of supernet evaluations, each keeping the
+# lowest supernet log loss among the designs within budget (energy ≤ E_hand/x, latency ≤ L_hand/(x·1.5/1.8)):
+# * **co-design**: regularized evolution over architecture and bits together;
+# * **hand arch + searched bits**: the same evolution with the hand-crafted architecture fixed (bits only);
+# * **float search, then bits**: evolution over architectures on the float supernet log loss, ignoring hardware;
+#   its best architecture that can meet the budget at all-4-bit then gets its bits searched under the budget;
+# * **random designs**: as many distinct random designs, best within budget.
 
 # %%
+budgets = [cd.Budget(x, x * 1.5 / 1.8) for x in sorted(set(P.targets) | {1.8})]
+cfg = cd.CodesignConfig(objective="penalty", population=P.population, sample_size=max(2, P.population // 4),
+                        children=P.children, generations=P.generations, seed=seed, progress=False)
 ev = SubnetEval(finetune_steps=P.finetune_steps, eval_rows=P.eval_rows, seed=seed)
-search, scores = {}, {}  # the two searches share supernet scores of designs both visit
-for obj in ("penalty", "pareto"):
-    cfg = cd.CodesignConfig(objective=obj, beta=beta, energy_target=energy_target, population=P.population,
-                            sample_size=max(2, P.population // 4), children=P.children, generations=P.generations, seed=seed)
-    search[obj] = cd.codesign_search(supernet, data, cfg, ev, pim, score_cache=scores)
-res = search[objective]
-hand_score = cd.score_design(supernet, hand, data, ev)
-print(f"designs evaluated: {len(res.table)}; hand-crafted on the supernet: log loss {hand_score['logloss']:.4f}")
-for obj, r in search.items():
-    row = r.table[r.table.chosen].iloc[0]
-    print(f"{obj:>8}: log loss {row.logloss:.4f}, energy {row.energy_nj:.1f} nJ, latency {row.latency_us:.2f} us, mean bits {row.mean_bits:.1f}")
-print("\nchosen design (" + objective + "):\n" + res.chosen.describe())
+picks, designs, pools = cd.search_with_controls(supernet, data, budgets, seeds, cfg, ev, pim, score_cache := {})
+print(f"{len(score_cache)} distinct supernet evaluations; budgets: {[b.label for b in budgets]}")
+picks.pivot_table(index=["energy_eff", "method"], values=["sn_logloss", "energy_nj", "latency_us", "mean_bits", "evaluated"],
+                  aggfunc="mean").round(4)
 
 # %% [markdown]
-# ## Pareto fronts
-# Every design the search evaluated: supernet log loss against simulated energy and latency per inference,
-# coloured by the mean bit-width of its live blocks. The line is the Pareto front; the star is the chosen
-# design, the cross the hand-crafted all-8-bit design.
+# ## From scratch, paired over seeds
+# Every pick is trained alone from scratch (fake-quantized at its bits) with its replicate's seed, next to the
+# hand-crafted all-8-bit design and the float search's best architecture at all-8-bit (the architecture-search
+# claim, at equal bits).
 
 # %%
-t = res.table
-fig, axes = plots.figure(1, 2, figsize=(11, 4))
-for ax, x, label in zip(axes, ("energy_nj", "latency_us"), ("energy per inference (nJ)", "latency per inference (µs)")):
-    sc = ax.scatter(t[x], t["logloss"], c=t["mean_bits"], cmap="viridis", s=18, alpha=0.8)
-    front = res.front(x)
-    ax.plot(front[x], front["logloss"], color="black", lw=1, drawstyle="steps-post")
-    ch = t[t.chosen]
-    ax.scatter(ch[x], ch["logloss"], marker="*", s=250, color="red", label="chosen")
-    ax.scatter(res.hand_cost[x], hand_score["logloss"], marker="X", s=120, color="orange", label="hand-crafted 8-bit")
-    ax.set(xlabel=label, ylabel="supernet log loss")
-axes[0].legend()
-fig.colorbar(sc, ax=axes, label="mean bits")
-_ = plots.save(fig, "pareto_fronts", SLUG)
+tcfg = TrainConfig(epochs=P.epochs, batch_size=batch_size, lr=lr, seed=seed, monitor="logloss", progress=False)
+designs[hand.key()] = hand
+extra = pd.concat([pd.DataFrame({"method": "hand-crafted, all 8-bit", "seed": seeds, "key": hand.key()}),
+                   pd.DataFrame({"method": "float search, all 8-bit", "seed": seeds, "key": [f"float_best:{s}" for s in seeds]})])
+train_cache = {}
+scratch = cd.train_designs(data, space, picks, designs, tcfg, train_cache)
+refs = cd.train_designs(data, space, extra, designs, tcfg, train_cache)
+for name, d in {"hand-crafted, all 8-bit": hand}.items():
+    c = cd.design_cost(data.schema, space, d, pim).summary()
+    refs.loc[refs.method == name, ["energy_nj", "latency_us"]] = c["energy_nj"], c["latency_us"]
+scratch.pivot_table(index="energy_eff", columns="method", values="test_logloss", aggfunc="mean").round(4)
 
 # %% [markdown]
-# ## From scratch: what the bits cost in accuracy
-# The supernet ranks designs; the real test is training them alone. Three standalone models, each trained
-# from scratch under fake quantization at its bits: the chosen design, the same architecture at all-8-bit,
-# and the hand-crafted all-8-bit design.
+# ## Fronts: test log loss at matched energy and latency
+# Each point is one method at one budget, mean over seeds (bars: ±1 sd); the dashed line is the hand-crafted
+# all-8-bit design. A method whose front lies lower gives better log loss for the same simulated hardware.
 
 # %%
-tcfg = TrainConfig(epochs=P.epochs, batch_size=batch_size, lr=lr, seed=seed, monitor="logloss")
-eight = cd.Design(res.chosen.arch, ((8, 8),) * space.num_blocks)
-runs = {name: cd.train_design(data, space, d, tcfg, seed=seed, desc=name)
-        for name, d in {"chosen design": res.chosen, "chosen arch, all 8-bit": eight, "hand-crafted, all 8-bit": hand}.items()}
-scratch = pd.DataFrame({k: {"test_logloss": m["logloss"], "test_auc": m["auc"]} for k, (_, m) in runs.items()}).T
-scratch.round(4)
+fig, axes = plots.figure(1, 2, figsize=(12, 4))
+for ax, x, label in zip(axes, ("energy_nj", "latency_us"), ("simulated energy per inference (nJ)", "simulated latency per inference (µs)")):
+    g = scratch.dropna(subset=["test_logloss"]).groupby(["method", "energy_eff"]).agg(x=(x, "mean"), y=("test_logloss", "mean"), sd=("test_logloss", "std")).reset_index()
+    for name, d in g.groupby("method"):
+        ax.errorbar(d["x"], d["y"], yerr=d["sd"].fillna(0), marker="o", capsize=3, label=name)
+    h = refs[refs.method == "hand-crafted, all 8-bit"]
+    ax.axhline(h["test_logloss"].mean(), color="grey", ls="--", label="hand-crafted, all 8-bit")
+    ax.set(xlabel=label, ylabel="test log loss (nats)")
+axes[0].legend(fontsize=8)
+_ = plots.save(fig, "fronts", SLUG)
+
+# %%
+pairs = {}
+for ctrl in cd.CONTROLS[1:]:
+    a, b, used = cd.front_pairs(scratch, "co-design", ctrl)
+    pairs[ctrl] = evidence.paired(a, b, metric="test log loss (mean over budgets)", higher_is_better=False, names=("co-design", ctrl))
+pd.DataFrame({k: p.to_dict() for k, p in pairs.items()}).T[["mean", "lo", "hi", "wins", "n"]]
 
 # %% [markdown]
-# ## Speed-up and energy efficiency on the PIM model
-# Ratios of the hand-crafted design's simulated latency and energy to the chosen design's, beside the
-# paper's, and the same against a RecNMP-style near-memory digital baseline (a rough stand-in; see the
-# constants table).
+# ## How much the picks depend on the ADC constant (and on converting unused columns)
+# The ADC is most of the modelled energy, so its constant and the unused-column rule could decide the answer.
+# For each setting, every design the searches evaluated is re-costed, each search's pick is re-made within
+# the same budget (no new search), new picks are trained from scratch, and the verdict of the co-design claim
+# is recomputed with the same rule as in the claims table.
 
 # %%
-cmp = cd.compare(data.schema, space, res.chosen, hand, pim)
-cmp_other = {obj: cd.compare(data.schema, space, r.chosen, hand, pim) for obj, r in search.items()}
-pim_table = pd.DataFrame({"chosen": cmp["chosen"], "hand-crafted 8-bit": cmp["hand"]}).T
-print(pim_table.round(3))
-for obj, c in cmp_other.items():
-    print(f"{obj:>8} pick: {c['speedup_vs_hand']:.2f}x faster, {c['energy_eff_vs_hand']:.2f}x less energy than the hand-crafted design")
-ratios = pd.DataFrame({
-    "ours": [cmp["speedup_vs_hand"], cmp["energy_eff_vs_hand"], cmp["speedup_vs_nmp"], cmp["energy_eff_vs_nmp"]],
-    "paper": [1.5, 1.8, 1.1, 5.2]},
-    index=["speed-up vs hand-crafted", "energy efficiency vs hand-crafted", "speed-up vs near-memory sketch (paper: RecNMP)",
-           "energy efficiency vs near-memory sketch (paper: RecNMP)"])
-ratios.map(lambda v: f"{v:.3g}")
+def codesign_verdict(table):
+    """The co-design composite: beats every control on test log loss, paired over seeds (rule declared below)."""
+    parts = []
+    for ctrl in cd.CONTROLS[1:]:
+        a, b, _ = cd.front_pairs(table, "co-design", ctrl)
+        parts.append(evidence.gap_verdict(evidence.paired(a, b, metric="test log loss", higher_is_better=False, names=("co-design", ctrl)),
+                                          equivalence=SIGNIFICANT))
+    return evidence.all_of(parts), parts
+
+
+SIGNIFICANT = 0.001  # ToRS §5.1: "0.001 log loss is a significant improvement"
+settings = [(f, convert_unused_columns) for f in P.adc_factors] + [(1.0, not convert_unused_columns)]
+sens = []
+for f, conv in settings:
+    cfg_s = replace(pim, adc_power_w=pim.adc_power_w * f, convert_unused_columns=conv)
+    re = cd.reselect(pools, data.schema, space, cfg_s).merge(picks[["method", "energy_eff", "seed", "speedup"]], on=["method", "energy_eff", "seed"])
+    re = cd.train_designs(data, space, re, designs, tcfg, train_cache)
+    v, parts = codesign_verdict(re)
+    hr = cd.design_cost(data.schema, space, hand, cfg_s)
+    low = cd.design_cost(data.schema, space, cd.Design(hand.arch, ((4, 4),) * space.num_blocks), cfg_s)
+    sens.append({"ADC energy x": f, "ADC converts": "all columns" if conv else "used columns", "ADC share (hand)": hr.adc_share(),
+                 "hand 4/4: energy eff.": hr.energy_pj / low.energy_pj, "hand 4/4: speed-up": hr.latency_ns / low.latency_ns,
+                 "picks changed": int((re["key"].fillna("") != picks["key"].fillna("")).sum()),
+                 **{f"gap vs {p.detail['b']}": p.detail["mean"] for p in parts}, "co-design verdict": v.verdict})
+sens = pd.DataFrame(sens)
+sens.round(4)
 
 # %%
-by_op = pd.concat({
-    "chosen": cd.design_cost(data.schema, space, res.chosen, pim).table().assign(op=lambda d: d["name"].str.split(".").str[2].fillna("head")),
-    "hand-crafted": hand_report.table().assign(op=lambda d: d["name"].str.split(".").str[2].fillna("head")),
-}, names=["design"]).reset_index(level=0)
-energy_by_op = by_op.groupby(["design", "op"])["energy_pj"].sum().unstack(0).fillna(0) / 1e3
 fig, ax = plots.figure(figsize=(7, 3.5))
-energy_by_op.plot.bar(ax=ax)
-ax.set(ylabel="energy per inference (nJ)", xlabel="operator", title="where the energy goes")
-_ = plots.save(fig, "energy_by_operator", SLUG)
+long = sens.melt(id_vars=["ADC energy x", "ADC converts"], value_vars=[c for c in sens if c.startswith("gap vs")], var_name="control", value_name="gap")
+long["setting"] = long["ADC energy x"].map("{:g}x".format) + ", " + long["ADC converts"]
+sns.barplot(data=long, x="setting", y="gap", hue="control", ax=ax)
+ax.axhline(0, color="black", lw=0.8)
+ax.set(xlabel="ADC energy multiplier, conversion rule", ylabel="co-design's test log-loss gain (nats)", title="co-design minus control (> 0: co-design better)")
+ax.legend(fontsize=7)
+_ = plots.save(fig, "adc_sensitivity", SLUG)
 
 # %% [markdown]
 # ## On this CPU
-# The PIM numbers are simulated. For contrast, what the same two architectures cost here in float:
-# FLOPs and parameters per sample (embedding tables excluded) and measured median latency.
+# The PIM numbers are simulated. For contrast, what the co-design pick at the paper's budget (first seed) and the
+# hand-crafted architecture cost here in float: FLOPs and parameters per sample (embedding tables excluded) and
+# measured median latency.
 
 # %%
+paper_pick = picks[(picks.method == "co-design") & (picks.energy_eff == 1.8) & (picks.seed == seed)]["key"].iloc[0]
 batch = data.test.batch(slice(0, 512))
 cpu = {}
-for name, d in {"chosen": res.chosen, "hand-crafted": hand}.items():
+for name, d in {"co-design @1.8x": designs.get(paper_pick, hand), "hand-crafted": hand}.items():
     m = NASRecNet(data.schema, space, d.arch)
     lat = measure_latency(m, batch, warmup=3, repeats=15, threads=threads)
     cpu[name] = {"MFLOPs/sample": count_flops(m, batch) / len(batch["label"]) / 1e6,
@@ -246,32 +295,36 @@ for name, d in {"chosen": res.chosen, "hand-crafted": hand}.items():
 pd.DataFrame(cpu).T.round(4)
 
 # %% [markdown]
-# ## Structured pruning (lottery-ticket style)
-# Each weight matrix of the chosen architecture gets a mask generator `M = sigmoid(W2 relu(W1 W))`; a round
-# rewinds the weights to their initialisation, trains from scratch under the mask, then switches off the
-# `prune_rate` of surviving output units with the lowest mean mask. The magnitude criterion (row L1 norm)
-# is the paper's baseline. Round 0 (nothing pruned) already differs between the two: under the mask
-# criterion the generators train along with the weights and act as learned multiplicative gates.
+# ## Structured pruning (lottery-ticket style), mask vs magnitude
+# The float search's best architecture (first seed; the paper prunes its searched float model) is pruned over
+# `prune_rounds` rounds: each round rewinds the weights to their initialisation, trains from scratch under the
+# mask, then switches off the `prune_rate` of surviving output units in every layer with the lowest score: the
+# mean of a learned mask `M = sigmoid(W2 relu(W1 W))` (the paper's method) or the row L1 norm (its baseline).
+# Both remove the same number of units per layer, so their FLOPs match exactly. Under the mask criterion the
+# generators train along with the weights and act as learned gates, which can lower the log loss by themselves;
+# so after the last round both pruned models are **retrained plain** (gates off, hard 0/1 mask only, same rewind,
+# same epochs): that is the comparison at equal fine-tuning. "Before" is the dense model trained plain.
 
 # %%
-pcfg = TrainConfig(epochs=P.epochs, batch_size=batch_size, lr=lr, seed=seed, monitor="logloss", progress=False)
-prune = {}
-for crit in ("mask", "magnitude"):
-    seed_everything(seed)
-    base = NASRecNet(data.schema, space, res.chosen.arch)
-    _, rounds = iterative_prune(base, lambda m, r: fit(m, data, pcfg).test, batch, rounds=P.prune_rounds,
-                                rate=prune_rate, select=lambda name, mod: name.startswith("blocks."), criterion=crit)
-    prune[crit] = pd.DataFrame([{"round": r.round, "FLOPs kept": r.flops_kept, "units kept": r.alive_rows / r.total_rows,
-                                 "test log loss": r.metrics["logloss"]} for r in rounds])
-prune_table = pd.concat(prune, names=["criterion"]).reset_index(level=0)
-fig, ax = plots.figure(figsize=(6, 3.5))
-for crit, df in prune.items():
-    ax.plot(df["FLOPs kept"], df["test log loss"], marker="o", label=crit)
+prune_arch = designs[f"float_best:{seed}"].arch
+prows = []
+for s in seeds:
+    pcfg = replace(tcfg, seed=s)
+    for crit in ("mask", "magnitude"):
+        seed_everything(s)
+        base = NASRecNet(data.schema, space, prune_arch)
+        _, rounds = iterative_prune(base, lambda m, r: fit(m, data, pcfg).test, batch, rounds=P.prune_rounds, rate=prune_rate,
+                                    select=lambda name, mod: name.startswith("blocks."), criterion=crit, progress=False, refit_plain=True)
+        prows += [{"seed": s, "criterion": crit, "round": r.round, "plain": r.plain, "FLOPs kept": r.flops_kept,
+                   "units kept": r.alive_rows / r.total_rows, "test log loss": r.metrics["logloss"]} for r in rounds]
+prune_df = pd.DataFrame(prows)
+view = prune_df.assign(model=np.where(prune_df.plain, "plain", "with learned gates"))
+fig, ax = plots.figure(figsize=(6.5, 3.5))
+sns.lineplot(data=view, x="FLOPs kept", y="test log loss", hue="criterion", style="model", markers=True, errorbar="sd", ax=ax)
 ax.invert_xaxis()
-ax.set(xlabel="fraction of FLOPs kept", ylabel="test log loss", title="pruning rounds")
-ax.legend()
+ax.set(xlabel="fraction of FLOPs kept", ylabel="test log loss (nats)", title=f"pruning rounds ({n_seeds} seeds, ±1 sd)")
 _ = plots.save(fig, "pruning", SLUG)
-prune_table.round(4)
+view.groupby(["criterion", "model", "round"])[["FLOPs kept", "test log loss"]].mean().round(4)
 
 # %% [markdown]
 # ## What the search picked, against the planted truth
@@ -279,84 +332,127 @@ prune_table.round(4)
 # the one that forms explicit pairwise interactions; FC and EFC can only learn them implicitly.
 
 # %%
-live = res.chosen.arch.active_blocks()
-print("dense operators in the chosen design's live blocks:", pd.Series([res.chosen.arch.blocks[i].dense_op for i in live]).value_counts().to_dict())
-top = res.table.nsmallest(max(5, len(res.table) // 10), "logloss")
-dot_share = np.mean([res.designs[k].arch.blocks[i].dense_op == "dot" for k in top["key"] for i in res.designs[k].arch.active_blocks()])
-print(f"Dot-Product share among live blocks of the {len(top)} best designs by log loss: {dot_share:.2f} (uniform sampling: 0.50)")
+co_tables = pd.concat([r.table for (m, _, _), r in pools.items() if m == "co-design"]).drop_duplicates("key")
+top = co_tables.nsmallest(max(5, len(co_tables) // 10), "logloss")
+dot_share = np.mean([designs_all.arch.blocks[i].dense_op == "dot" for k in top["key"]
+                     for designs_all in [next(r.designs[k] for (m, _, _), r in pools.items() if k in r.designs)]
+                     for i in designs_all.arch.active_blocks()])
+print(f"Dot-Product share among live blocks of the {len(top)} best co-design candidates by supernet log loss: {dot_share:.2f} (uniform sampling: 0.50)")
 if truth is not None:
     print(f"planted: {len(truth.pairs)} pairs, {len(truth.triples)} triples; test log loss of the first-order term alone "
           f"{truth.first_order_term_test['logloss']:.4f}, Bayes-optimal {truth.bayes_test['logloss']:.4f}")
 
 # %% [markdown]
 # ## Paper vs. this run
-# The paper's numbers come from its full-text (ACM TORS, §3.2, §5.2, §6.2; Criteo scale, NASRec-Small space,
-# an unreleased simulator). Ours come from the cells above, at the scale stated in the first column.
+# The paper's numbers come from its full text (ACM TORS, §3.2, §5.2, §6.2; Criteo scale, NASRec-Small space,
+# an unreleased simulator). Ours come from the cells above, at the scale stated in each note. Every comparison is
+# paired over the `n_seeds` replicates; the thresholds are declared here with their sources.
 
 # %%
-kept = prune["mask"]["FLOPs kept"].iloc[-1]
-ll_loss = scratch.loc["chosen design", "test_logloss"] - scratch.loc["hand-crafted, all 8-bit", "test_logloss"]
-tag = f"{scale} scale, {P.space_size} space, {dataset}"
+tag = f"{scale} scale, {P.space_size} space, {dataset}, {n_seeds} seeds, {sharing} sharing"
+at = lambda m, eff=1.8: scratch[(scratch.method == m) & (scratch.energy_eff == eff)].set_index("seed")  # noqa: E731
+ref = lambda m: refs[refs.method == m].set_index("seed")  # noqa: E731
+hand_c = hand_report.summary()
+co18 = at("co-design")
+speed18 = hand_c["latency_us"] / co18["latency_us"]
+eff18 = hand_c["energy_nj"] / co18["energy_nj"]
+TH_SPEED = evidence.Threshold(1.5, "at_least", source="ToRS §5.2: 1.5x speed-up over the hand-crafted ReRAM design", unit="x")
+TH_ENERGY = evidence.Threshold(1.8, "at_least", source="ToRS §5.2: 1.8x energy efficiency over the hand-crafted ReRAM design", unit="x")
+TH_NONINF = evidence.Threshold(-SIGNIFICANT, "at_least", source="ToRS §5.1: 0.001 log loss is significant, so a loss within it counts as none")
+p_hand = evidence.paired(co18["test_logloss"].dropna().to_dict(), ref("hand-crafted, all 8-bit")["test_logloss"].to_dict(),
+                         metric="test log loss", higher_is_better=False, names=("co-design @1.8x", "hand-crafted 8-bit"))
+ev_point = evidence.all_of([
+    evidence.threshold_verdict(float(speed18.mean()), TH_SPEED, ci=(float(speed18.min()), float(speed18.max()))),
+    evidence.threshold_verdict(float(eff18.mean()), TH_ENERGY, ci=(float(eff18.min()), float(eff18.max()))),
+    evidence.threshold_verdict(p_hand.mean, TH_NONINF, ci=(p_hand.lo, p_hand.hi))])
+ev_codesign, _ = codesign_verdict(scratch)
+p_arch = evidence.paired(ref("float search, all 8-bit")["test_logloss"].to_dict(), ref("hand-crafted, all 8-bit")["test_logloss"].to_dict(),
+                         metric="test log loss", higher_is_better=False, names=("float-searched 8-bit", "hand-crafted 8-bit"))
+last = prune_df[prune_df["round"] == P.prune_rounds]
+pl = lambda crit, plain: last[(last.criterion == crit) & (last.plain == plain)].set_index("seed")["test log loss"].to_dict()  # noqa: E731
+dense = prune_df[(prune_df["round"] == 0) & (prune_df.criterion == "magnitude")].set_index("seed")["test log loss"].to_dict()
+gated0 = prune_df[(prune_df["round"] == 0) & (prune_df.criterion == "mask")].set_index("seed")["test log loss"].to_dict()
+p_prune = evidence.paired(pl("mask", True), dense, metric="test log loss", higher_is_better=False, names=("mask-pruned, plain retrain", "dense"))
+p_crit = evidence.paired(pl("mask", True), pl("magnitude", True), metric="test log loss", higher_is_better=False, names=("mask", "magnitude"))
+p_gated = evidence.paired(pl("mask", False), pl("magnitude", True), metric="test log loss", higher_is_better=False, names=("mask, with gates", "magnitude"))
+kept = float(last["FLOPs kept"].mean())
+PAPER_GAP = 0.0003  # ToRS Table 7, Criteo T=5: mask 0.4402 vs magnitude 0.4405
 claims = [
-    results.claim("Co-designed model is faster than the hand-crafted all-8-bit ReRAM design", "1.5x",
-                  f"{cmp['speedup_vs_hand']:.2f}x", "reproduced" if cmp["speedup_vs_hand"] >= 1.3 else ("partly" if cmp["speedup_vs_hand"] > 1 else "not reproduced"),
-                  f"{tag}; our analytic model, not the paper's simulator; the Pareto pick gives {cmp_other['pareto']['speedup_vs_hand']:.2f}x"),
-    results.claim("Co-designed model is more energy-efficient than the hand-crafted design", "1.8x",
-                  f"{cmp['energy_eff_vs_hand']:.2f}x", "reproduced" if cmp["energy_eff_vs_hand"] >= 1.5 else ("partly" if cmp["energy_eff_vs_hand"] > 1 else "not reproduced"),
-                  f"{tag}; energy_target={energy_target} of the hand design's energy was asked for; "
-                  f"the Pareto pick gives {cmp_other['pareto']['energy_eff_vs_hand']:.2f}x"),
-    results.claim("Searched models beat the hand-crafted DLRM-style design (architecture search, Table 4)",
-                  "Criteo: NASRec-Small 0.4399 vs DLRM 0.4436 log loss", f"{ll_loss:+.4f} log loss, co-designed (with its bits) vs hand-crafted 8-bit",
-                  "reproduced" if ll_loss < 0 else "not reproduced",
-                  f"{tag}; one seed, from scratch; the paper gives no log loss for its PIM design"),
-    results.claim("Speed-up / energy efficiency vs RecNMP", "1.1x / 5.2x",
-                  f"{cmp['speedup_vs_nmp']:.2g}x / {cmp['energy_eff_vs_nmp']:.2g}x", "not tested",
-                  "our near-memory baseline is a sketch (weights streamed from DRAM at DDR4 bandwidth, no compute limit, no embeddings); not comparable"),
-    results.claim("Learned-mask structured pruning: ~2x FLOPs saving at equal or better log loss", "54% FLOPs kept (T=5), LL 0.4408 -> 0.4402",
-                  f"{kept:.0%} FLOPs kept (T={P.prune_rounds}), LL {prune['mask']['test log loss'].iloc[0]:.4f} -> {prune['mask']['test log loss'].iloc[-1]:.4f}",
-                  "reproduced" if kept <= 0.6 and prune["mask"]["test log loss"].iloc[-1] <= prune["mask"]["test log loss"].iloc[0] + 0.002
-                  else ("partly" if kept <= 0.75 else "not reproduced"), tag),
+    results.claim("At 1.5x speed-up and 1.8x energy efficiency over the hand-crafted all-8-bit ReRAM design, the co-designed model "
+                  "loses no log loss", "1.5x / 1.8x (log loss not given)",
+                  f"{speed18.mean():.2f}x / {eff18.mean():.2f}x (the budget); {p_hand.text()}", ev_point,
+                  f"{tag}; the ratios are the budget the search was given, met by construction; the test is the log loss. "
+                  f"The hand architecture alone at 4/4 bits gives {bits_alone.iloc[3]['energy eff. vs 8/8']:.2f}x / {bits_alone.iloc[3]['speed-up vs 8/8']:.2f}x"),
+    results.claim("Searching architecture and bits together beats (i) the hand-crafted architecture with searched bits, (ii) float "
+                  "search then quantization, (iii) random designs, at the same energy/latency budgets", "implied by §3.2 / §5.2",
+                  "; ".join(p.text() for p in pairs.values()), ev_codesign,
+                  f"{tag}; budgets {[b.energy_eff for b in budgets]}x energy; each control had the same supernet evaluations; "
+                  f"inside ±{SIGNIFICANT} counts as no effect"),
+    results.claim("Searched architectures beat the hand-crafted DLRM-style design at equal bit widths (Table 4)",
+                  "Criteo: NASRec-Small 0.4399 vs DLRM 0.4436 log loss", p_arch.text(),
+                  evidence.gap_verdict(p_arch, equivalence=SIGNIFICANT), f"{tag}; both all-8-bit, trained from scratch"),
+    results.claim("Speed-up / energy efficiency vs RecNMP", "1.1x / 5.2x", "not measured",
+                  evidence.not_tested("our near-memory baseline is a sketch (weights streamed from DRAM at DDR4 bandwidth, no compute "
+                                      "limit, no embeddings): not comparable"), ""),
+    results.claim("Learned-mask structured pruning removes FLOPs at equal or better log loss", "54% FLOPs kept (T=5), LL 0.4408 -> 0.4402",
+                  f"{kept:.0%} FLOPs kept (T={P.prune_rounds}); {p_prune.text()}",
+                  evidence.threshold_verdict(p_prune.mean, TH_NONINF, ci=(p_prune.lo, p_prune.hi)),
+                  f"{tag}; the FLOPs kept follow from T and the {prune_rate:.0%} rate alone; both models trained plain (no gates)"),
     results.claim("Mask-based pruning beats magnitude pruning at equal FLOPs", "0.4402 vs 0.4405 (Criteo, T=5)",
-                  f"{prune['mask']['test log loss'].iloc[-1]:.4f} vs {prune['magnitude']['test log loss'].iloc[-1]:.4f}",
-                  "reproduced" if prune["mask"]["test log loss"].iloc[-1] < prune["magnitude"]["test log loss"].iloc[-1] else "not reproduced",
-                  f"{tag}; the paper's gap is 0.0003, far below our run-to-run noise"),
+                  p_crit.text(), evidence.gap_verdict(p_crit, equivalence=PAPER_GAP),
+                  f"{tag}; equal FLOPs and equal plain retraining; inside ±{PAPER_GAP} (the paper's own gap) counts as no effect. "
+                  f"With the learned gates left on (the paper's setting): {p_gated.text()}"),
 ]
 results.print_claims(claims)
 
 # %% [markdown]
-# ## What the paper leaves open
-# * **The fitness.** No formula combines log loss with latency or energy. We offer a TuNAS-style penalty
-#   `logloss + beta·|E/E_target − 1|` (**default**: one number, so the evolution's tournaments need nothing new)
-#   and Pareto selection (evolution by log loss, then the lowest-energy design within `loss_tol` of the best
-#   on the (log loss, energy, latency) front). The speed-up we report follows from `energy_target`: it is a
-#   knob, and the honest result is the log loss paid for it, read off the fronts above. The absolute value
-#   (as in TuNAS) also penalises designs *below* the target, so the penalty pick can be dominated by the
-#   Pareto pick in log loss and energy; compare the two lines printed after the search.
+# ## What the paper leaves open, and where we differ
+# * **Weight sharing.** This run used `sharing="{sharing}"` (the parameter). Our default, `slice`, runs a width-`d`
+#   operator on the first `d` rows of the widest weight and normalises over those `d` units only, so a path computes
+#   exactly what its standalone model computes (and costs what it costs, about 3x less than full width). NASRec
+#   (and so this paper's supernet) computes every operator at **full width, normalises over all units and masks**
+#   the rest to zero (`sharing="mask"`), so its LayerNorm statistics depend on units the path does not own.
+#   Other deviations from NASRec's supernet: attention has 2 heads, not 8 (not in NASRec-Small anyway); our
+#   Dot-Product drops NASRec's inner LayerNorms; our merger adds the FM output before the dense-to-sparse projection.
+# * **The fitness.** No formula combines log loss with latency or energy. We select under a budget (lowest supernet
+#   log loss with energy and latency within the budget), so the speed-up is the budget, stated as such; the earlier
+#   single-target penalty (`logloss + beta·|E/E_target − 1|`) remains in the library (`objective="penalty"`), but its
+#   ratios simply follow `energy_target`, which is why the notebook no longer reports them as a finding.
+# * **Seeds.** One quantization-aware supernet (seed `seed`) serves every search; each replicate reruns the four
+#   searches and the from-scratch training with its own seed, so search variance is inside the intervals, supernet
+#   variance is not.
 # * **How 16,384 splits.** We read it as a (weight, activation) bit pair per block (4^7); all crossbar layers
 #   of a block share it; the head stays at 8 bits; Dot-Product products and FM run in float (fp16 energy).
 # * **The simulator.** Unreleased. Ours is analytic, with MNSIM 2.0 defaults (128×128 crossbars, 1-bit cells,
 #   16 ADCs per crossbar, ISAAC ADC/DAC figures) and Horowitz's 45 nm table standing in for CACTI at 32 nm.
 #   Operators run one after another at batch 1; embedding lookups are left out (the same for every design).
+#   Only used columns are converted (`convert_unused_columns=False`); the sensitivity table shows the other reading
+#   and halved/doubled ADC energy.
 # * **The hand-crafted design.** Not described; ours is DLRM-shaped, second-widest widths, all 8-bit. It is a
 #   hardware reference more than an accuracy one: its chain of FCs sees the embeddings only through one
 #   Dot-Product, so searched designs can beat it on log loss by a wide margin.
 # * **Quantizer.** Per-tensor symmetric (unsigned for non-negative inputs), dynamic range, straight-through gradients.
 # * **Pruning.** Mask generator and 20 % rate as in the paper and its co-author's code; learning rate, epochs
-#   and the rewind point (we rewind to initialisation every round) are not given. FLOPs saved count removed
-#   output units only; the inputs they fed are not folded away.
-# * **Scale.** The quick preset uses a 4-block space with widths of at most 32, where every layer fits one
-#   crossbar: width then costs nothing on the PIM model and only bits and operator count matter.
+#   and the rewind point (we rewind to initialisation every round) are not given; the generators are not rewound.
+#   FLOPs saved count removed output units only; the inputs they fed are not folded away. The plain retrain
+#   after the last round is ours (the paper compares the gated models).
+# * **Scale.** The quick space has 4 blocks with dense widths 16-64: at 8-bit weights a 32- or 64-wide layer spans
+#   2 or 4 crossbar column tiles, at 4-bit 1 or 2, so bits change the tiling even there.
 
 # %%
 results.save(
     SLUG,
-    params={**vars(P), "seed": seed, "dataset": dataset, "objective": objective, "beta": beta,
-            "energy_target": energy_target, "batch_size": batch_size, "lr": lr, "prune_rate": prune_rate, "threads": threads},
-    metrics={"pim": cmp, "ratios": ratios.to_dict(), "from_scratch": scratch.to_dict(), "cpu": cpu,
-             "pruning": prune_table.to_dict(orient="records"), "hand_supernet": hand_score,
-             "designs_evaluated": len(res.table), "chosen_design": res.chosen.to_dict(),
-             "both_objectives": {k: r.table[r.table.chosen].iloc[0][["logloss", "energy_nj", "latency_us", "mean_bits"]].to_dict() for k, r in search.items()}},
+    params={**vars(P), "seed": seed, "seeds": seeds, "n_seeds": n_seeds, "dataset": dataset, "sharing": sharing,
+            "batch_size": batch_size, "lr": lr, "prune_rate": prune_rate, "threads": threads,
+            "convert_unused_columns": convert_unused_columns},
+    metrics={"picks": picks.to_dict(orient="records"), "from_scratch": scratch.to_dict(orient="records"),
+             "references": refs.to_dict(orient="records"), "bits_alone": bits_alone.to_dict(orient="records"),
+             "front_pairs": {k: p.to_dict() for k, p in pairs.items()}, "adc_sensitivity": sens.to_dict(orient="records"),
+             "cpu": cpu, "pruning": prune_df.to_dict(orient="records"), "supernet_evaluations": len(score_cache),
+             "hand_cost": hand_c},
     claims=claims,
-    headline={"speed-up vs hand (x)": round(cmp["speedup_vs_hand"], 2), "energy eff. vs hand (x)": round(cmp["energy_eff_vs_hand"], 2),
-              "test LL chosen": round(scratch.loc["chosen design", "test_logloss"], 4), "FLOPs kept after pruning": round(kept, 2)},
+    headline={"co-design test LL @1.8x": round(float(co18["test_logloss"].mean()), 4),
+              "gain vs hand arch + bits": round(pairs[cd.CONTROLS[1]].mean, 4),
+              "ADC share of hand energy": round(hand_c["adc_share"], 3),
+              "mask - magnitude gain (plain)": round(p_crit.mean, 4)},
 )

@@ -6,6 +6,13 @@ units). One round: rewind the backbone to its initial weights, train it (and the
 then score every surviving output unit by its mean mask value and switch off the lowest ``rate`` of them.
 Whole output units (rows) go, so the saving is real FLOPs, not sparse zeros.
 ``criterion='magnitude'`` scores rows by the L1 norm of the trained weight instead (the paper's baseline).
+
+Under the mask criterion the generators train along with the weights and are not rewound, so the model
+of every round carries a learned multiplicative gate the magnitude model lacks: its log loss mixes "which
+units were removed" with "a gate was trained". ``iterative_prune(..., refit_plain=True)`` separates the two:
+after the last round it rewinds the backbone once more and trains it under the final hard 0/1 mask with
+the gates switched off, so both criteria end with the same kind of model, the same FLOPs and the same
+fine-tuning, and differ only in the units they chose.
 """
 from __future__ import annotations
 
@@ -130,6 +137,7 @@ class PruneRound:
     flops: int
     flops_full: int
     metrics: dict = field(default_factory=dict)
+    plain: bool = False  # trained without learned gates (hard mask only)
 
     @property
     def flops_kept(self) -> float:
@@ -137,12 +145,16 @@ class PruneRound:
 
 
 def iterative_prune(model: nn.Module, train_fn: Callable[[nn.Module, int], dict], batch, rounds: int = 3, rate: float = 0.2,
-                    select=None, criterion: str = "mask", progress: bool = True) -> tuple[nn.Module, list[PruneRound]]:
+                    select=None, criterion: str = "mask", progress: bool = True,
+                    refit_plain: bool = False) -> tuple[nn.Module, list[PruneRound]]:
     """Lottery-ticket loop: round 0 trains the dense model; each later round rewinds the backbone to its
     initial weights, trains under the current mask, and prunes ``rate`` of the surviving rows first.
 
     ``train_fn(model, round) -> metrics`` trains in place (e.g. ``companion.train.fit``) and returns test metrics.
     Returns the model after the last round and one :class:`PruneRound` per round (round 0 = unpruned).
+    ``refit_plain``: append one more round (``plain=True``, same round number as the last) that rewinds and
+    trains under the final hard mask with the learned gates off. For the magnitude criterion the last round
+    already is such a model (no gates, same rewind, same ``train_fn``), so its metrics are reused.
     """
     from ..progress import tqdm
 
@@ -163,7 +175,22 @@ def iterative_prune(model: nn.Module, train_fn: Callable[[nn.Module, int], dict]
                     _original(model.get_submodule(n)).copy_(init[n])
         metrics = train_fn(model, r)
         fl, full = pruned_flops(model, batch, masks)
-        out.append(PruneRound(r, sum(int((m.hard > 0).sum()) for m in masks.values()), total, fl, full, metrics or {}))
+        out.append(PruneRound(r, sum(int((m.hard > 0).sum()) for m in masks.values()), total, fl, full, metrics or {},
+                              plain=criterion != "mask"))
+    if refit_plain:
+        last = out[-1]
+        if criterion == "mask":
+            for rm in masks.values():
+                rm.learned = False  # soft() is now all ones: only the hard 0/1 mask remains
+            with torch.no_grad():
+                model.load_state_dict(init_other, strict=False)
+                for n in masks:
+                    _original(model.get_submodule(n)).copy_(init[n])
+            metrics = train_fn(model, rounds)
+        else:
+            metrics = last.metrics
+        fl, full = pruned_flops(model, batch, masks)
+        out.append(PruneRound(rounds, last.alive_rows, total, fl, full, metrics or {}, plain=True))
     return model, out
 
 

@@ -15,6 +15,13 @@ The paper states no fitness formula. Two are offered:
 * ``pareto``: the evolution ranks by log loss alone (the literal reading of the paper: hardware numbers
   are simulated on the designs it finds), and the design is picked from the (log loss, energy, latency)
   Pareto front of everything evaluated: the lowest-energy design within ``loss_tol`` of the best log loss.
+
+Both pick a point whose speed-up is set by a knob (``energy_target``, ``loss_tol``), so a speed-up they
+report is a setting, not a finding. The notebook therefore uses :func:`constrained_search`: the lowest
+supernet log loss among designs that meet a :class:`Budget` (energy and latency at most the hand-crafted
+design's divided by the required ratios), at several budgets, against controls searched under the same
+budget and evaluation count: the hand-crafted architecture with searched bits only, float search then
+quantization (:func:`float_then_quantize`), and random designs.
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ from ..cost.pim import PIMConfig, PIMOp, PIMReport, evaluate as pim_evaluate, nm
 from ..cost.quant import FakeQuantModel, QuantPolicy, quantized
 from ..data.schema import CTRSplits, Schema
 from ..train import TrainConfig, fit
-from .evolution import regularized_evolution
+from .evolution import random_search, regularized_evolution
 from .space import Arch, BlockChoice, SearchSpace
 from .supernet import NASRecNet, SuperNet
 from .training import SubnetEval, SupernetConfig, evaluate_subnet, train_supernet
@@ -41,7 +48,9 @@ Bits = tuple[tuple[int, int], ...]
 
 __all__ = ["Design", "CodesignConfig", "CodesignResult", "sample_design", "mutate_design", "quant_rules", "pim_ops",
            "design_cost", "handcrafted_design", "train_quant_supernet", "score_design", "codesign_search",
-           "pareto_mask", "train_design", "compare", "codesign_space", "BIT_CHOICES"]
+           "pareto_mask", "train_design", "compare", "codesign_space", "BIT_CHOICES", "Budget", "feasible",
+           "constrained_search", "float_search", "float_then_quantize", "train_designs", "INFEASIBLE",
+           "CONTROLS", "search_with_controls", "reselect", "front_pairs"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,11 @@ class Design:
 
 
 SPACE_SIZES = {
-    "tiny": dict(scale="tiny"),  # 4 blocks, widths 8-32: every layer fits one 128x128 crossbar
-    "medium": dict(scale="paper", num_blocks=5, dense_dims=(32, 64, 128, 256, 512), sparse_dims=(16, 32, 48), ds_tokens=4),
+    # 4 blocks, widths 16-64: at 8-bit weights a 32- or 64-wide layer needs 2 or 4 column tiles of a 128x128
+    # crossbar, at 4-bit 1 or 2, so weight bits change the tiling even in the quick space
+    "tiny": dict(scale="tiny", dense_dims=(16, 32, 64)),
+    # 5 blocks, widths 32-128: an 8-bit 128-wide layer spans 8 column tiles, at 4 bits 4
+    "medium": dict(scale="tiny", num_blocks=5, dense_dims=(32, 64, 128), sparse_dims=(8, 16)),
     "paper": dict(scale="paper"),  # NASRec-Small as published: 7 blocks, widths 16-1024
 }
 
@@ -241,11 +253,12 @@ class CodesignConfig:
 @dataclass
 class CodesignResult:
     table: pd.DataFrame  # every evaluated design: logloss, auc, latency_us, energy_nj, area_mm2, objective, ...
-    chosen: Design
+    chosen: Design | None
     handcrafted: Design
     hand_cost: dict
     config: CodesignConfig
     designs: dict = field(default_factory=dict)  # key -> Design
+    budget: "Budget | None" = None  # the constraint a constrained search picked under
 
     def front(self, x: str = "energy_nj") -> pd.DataFrame:
         """The (log loss, x) Pareto front of the evaluated designs, sorted by x."""
@@ -339,3 +352,251 @@ def compare(schema: Schema, space: SearchSpace, chosen: Design, hand: Design, pi
         "chosen": c.summary(), "hand": h.summary(),
     }
 
+
+
+# ----------------------------------------------------------------------------- selection under a constraint
+INFEASIBLE = 10.0  # added to the fitness of a design over budget (log losses are < 1 on any sane model)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Energy <= E_hand / ``energy_eff`` and latency <= L_hand / ``speedup``, relative to the hand-crafted
+    all-8-bit design on the same PIM model (the paper's point is energy_eff 1.8, speedup 1.5)."""
+    energy_eff: float
+    speedup: float
+
+    def __post_init__(self):
+        if not (self.energy_eff > 0 and self.speedup > 0):
+            raise ValueError(f"budget ratios must be > 0, got {self.energy_eff}, {self.speedup}")
+
+    def limits(self, hand_cost: dict) -> tuple[float, float]:
+        return hand_cost["energy_nj"] / self.energy_eff, hand_cost["latency_us"] / self.speedup
+
+    @property
+    def label(self) -> str:
+        return f"{self.energy_eff:g}x energy / {self.speedup:.3g}x speed"
+
+
+def feasible(cost: dict, hand_cost: dict, budget: Budget) -> bool:
+    e_max, l_max = budget.limits(hand_cost)
+    return cost["energy_nj"] <= e_max * (1 + 1e-12) and cost["latency_us"] <= l_max * (1 + 1e-12)
+
+
+def _violation(cost: dict, hand_cost: dict, budget: Budget) -> float:
+    e_max, l_max = budget.limits(hand_cost)
+    return max(0.0, cost["energy_nj"] / e_max - 1, cost["latency_us"] / l_max - 1)
+
+
+def _cached_score(supernet, design: Design, splits, ev, cache) -> dict:
+    k = design.key()
+    if cache is not None and k in cache:
+        return cache[k]
+    m = score_design(supernet, design, splits, ev)
+    if cache is not None:
+        cache[k] = m
+    return m
+
+
+def constrained_search(supernet: SuperNet, splits: CTRSplits, budget: Budget, cfg: CodesignConfig | None = None,
+                       ev: SubnetEval | None = None, pim: PIMConfig = PIMConfig(), score_cache: dict | None = None,
+                       arch: Arch | None = None, method: str = "evolution", desc: str = "") -> CodesignResult:
+    """The lowest supernet log loss among designs within ``budget``.
+
+    ``method='evolution'``: regularized evolution whose fitness is the log loss of a feasible design and
+    ``INFEASIBLE`` + the relative overshoot of one over budget; ``'random'``: as many distinct random designs
+    as the evolution evaluates (``population + generations * children``). ``arch`` fixes the architecture
+    and searches the bits only (the mutation then always re-samples one live block's bit pair).
+    ``chosen`` is None when no evaluated design meets the budget.
+    """
+    cfg = cfg or CodesignConfig()
+    if method not in ("evolution", "random"):
+        raise ValueError(f"method must be 'evolution' or 'random', got {method!r}")
+    space, schema = supernet.space, splits.schema
+    hand = handcrafted_design(space)
+    hand_cost = design_cost(schema, space, hand, pim).summary()
+    rows, designs = {}, {}
+
+    if arch is None:
+        sample = lambda r: sample_design(space, r)  # noqa: E731
+        mutate = lambda d, r: mutate_design(space, d, r, p_bits=cfg.p_bits)  # noqa: E731
+    else:
+        arch = space.validate(arch)
+        sample = lambda r: Design(arch, tuple((int(r.choice(BIT_CHOICES)), int(r.choice(BIT_CHOICES))) for _ in arch.blocks)).canonical()  # noqa: E731
+        mutate = lambda d, r: mutate_design(space, d, r, p_bits=1.0)  # noqa: E731
+
+    def evaluate(d: Design) -> float:
+        k = d.key()
+        if k not in rows:
+            m = _cached_score(supernet, d, splits, ev, score_cache)
+            c = design_cost(schema, space, d, pim).summary()
+            ok = feasible(c, hand_cost, budget)
+            rows[k] = {"key": k, "order": len(rows), **m, **c, "mean_bits": d.mean_bits(), "feasible": ok,
+                       "objective": m["logloss"] + (0.0 if ok else INFEASIBLE + _violation(c, hand_cost, budget)),
+                       "active_blocks": len(d.arch.active_blocks())}
+            designs[k] = d
+        return rows[k]["objective"]
+
+    label = desc or f"{method}{' (bits only)' if arch is not None else ''} @ {budget.label}"
+    if method == "evolution":
+        regularized_evolution(sample, mutate, evaluate, key=lambda d: d.key(), population_size=cfg.population,
+                              sample_size=min(cfg.sample_size, cfg.population), n_children=cfg.children,
+                              generations=cfg.generations, seed=cfg.seed, progress=cfg.progress, desc=label)
+    else:
+        random_search(sample, evaluate, n=cfg.population + cfg.generations * cfg.children, seed=cfg.seed,
+                      key=lambda d: d.key(), progress=cfg.progress, desc=label)
+    table = pd.DataFrame(list(rows.values()))
+    ok = table[table["feasible"]]
+    best = ok.loc[ok["logloss"].idxmin(), "key"] if len(ok) else None
+    table["chosen"] = table["key"] == best
+    return CodesignResult(table, designs[best] if best is not None else None, hand, hand_cost, cfg, designs, budget)
+
+
+def float_search(supernet: SuperNet, splits: CTRSplits, cfg: CodesignConfig | None = None, ev: SubnetEval | None = None,
+                 score_cache: dict | None = None) -> pd.DataFrame:
+    """Hardware-agnostic architecture search: regularized evolution on the supernet's float log loss.
+    Returns every evaluated architecture (columns ``key``, ``logloss``, ``auc``, ``arch``), best first."""
+    cfg = cfg or CodesignConfig()
+    space = supernet.space
+    rows = {}
+
+    def evaluate(a: Arch) -> float:
+        k = "float:" + a.key()
+        if k not in rows:
+            if score_cache is not None and k in score_cache:
+                m = score_cache[k]
+            else:
+                m = evaluate_subnet(supernet, a, splits, ev)
+                if score_cache is not None:
+                    score_cache[k] = m
+            rows[k] = {"key": k, **m, "arch": a}
+        return rows[k]["logloss"]
+
+    regularized_evolution(lambda r: space.sample(r), lambda a, r: space.mutate(a, r), evaluate, key=lambda a: a.key(),
+                          population_size=cfg.population, sample_size=min(cfg.sample_size, cfg.population),
+                          n_children=cfg.children, generations=cfg.generations, seed=cfg.seed, progress=cfg.progress,
+                          desc="float search")
+    return pd.DataFrame(list(rows.values())).sort_values("logloss", kind="stable").reset_index(drop=True)
+
+
+def float_then_quantize(supernet: SuperNet, splits: CTRSplits, budget: Budget, float_table: pd.DataFrame,
+                        cfg: CodesignConfig | None = None, ev: SubnetEval | None = None, pim: PIMConfig = PIMConfig(),
+                        score_cache: dict | None = None) -> CodesignResult:
+    """Two-stage control: the best float architecture that can meet ``budget`` at all-4-bit, then its bits
+    searched under the budget (same evaluation count as the joint search). ``chosen`` is None when no
+    float architecture can meet the budget even at 4 bits."""
+    space, schema = supernet.space, splits.schema
+    hand = handcrafted_design(space)
+    hand_cost = design_cost(schema, space, hand, pim).summary()
+    for a in float_table["arch"]:
+        low = Design(a, ((4, 4),) * len(a.blocks))
+        if feasible(design_cost(schema, space, low, pim).summary(), hand_cost, budget):
+            return constrained_search(supernet, splits, budget, cfg, ev, pim, score_cache, arch=a,
+                                      desc=f"float arch, bits @ {budget.label}")
+    return CodesignResult(pd.DataFrame(columns=["key", "logloss", "feasible", "chosen"]), None, hand, hand_cost, cfg or CodesignConfig(), {}, budget)
+
+
+def train_designs(splits: CTRSplits, space: SearchSpace, jobs: pd.DataFrame, designs: dict, cfg: TrainConfig,
+                  cache: dict | None = None) -> pd.DataFrame:
+    """Train the design of every row of ``jobs`` (columns ``key``, a key of ``designs``, and ``seed``) from
+    scratch, fake-quantized at its bits, with that row's seed; returns ``jobs`` with ``test_logloss`` and
+    ``test_auc`` added (NaN where ``key`` is missing). A (design, seed) pair that several rows share is
+    trained once (``cache``), since training is seeded and deterministic."""
+    from dataclasses import replace
+
+    cache = {} if cache is None else cache
+    out = jobs.copy()
+    ll, auc = [], []
+    for r in jobs.itertuples():
+        if not isinstance(r.key, str):
+            ll.append(np.nan)
+            auc.append(np.nan)
+            continue
+        k = (r.key, int(r.seed))
+        if k not in cache:
+            _, m = train_design(splits, space, designs[r.key], replace(cfg, seed=int(r.seed), progress=False), seed=int(r.seed))
+            cache[k] = m
+        ll.append(cache[k]["logloss"])
+        auc.append(cache[k]["auc"])
+    out["test_logloss"], out["test_auc"] = ll, auc
+    return out
+
+
+CONTROLS = ("co-design", "hand arch + searched bits", "float search, then bits", "random designs")
+
+
+def search_with_controls(supernet: SuperNet, splits: CTRSplits, budgets: list[Budget], seeds, cfg: CodesignConfig,
+                         ev: SubnetEval | None = None, pim: PIMConfig = PIMConfig(), score_cache: dict | None = None) -> tuple[pd.DataFrame, dict, dict]:
+    """For every seed and budget: the joint co-design search and its three controls, each with the same
+    number of supernet evaluations, each picking the lowest supernet log loss within the budget.
+
+    Returns ``picks`` (one row per method, budget, seed: the chosen design's key, supernet log loss and PIM
+    cost; ``key`` None when the method found nothing within budget), ``designs`` (key -> Design) and
+    ``pools`` ((method, energy_eff, seed) -> every design that search evaluated; all of them are also in
+    ``designs``) for re-selection under
+    other cost models. The float search runs once per seed; its best architecture (unconstrained) is
+    recorded under ``float_best`` in ``designs`` as ``float_best:<seed>``."""
+    from dataclasses import replace
+
+    score_cache = {} if score_cache is None else score_cache
+    hand = handcrafted_design(supernet.space)
+    rows, designs, pools = [], {}, {}
+    for s in seeds:
+        c = replace(cfg, seed=int(s))
+        ftab = float_search(supernet, splits, c, ev, score_cache)
+        best_float = ftab["arch"].iloc[0]
+        designs[f"float_best:{int(s)}"] = Design(best_float, ((8, 8),) * len(best_float.blocks))
+        for b in budgets:
+            runs = {
+                CONTROLS[0]: constrained_search(supernet, splits, b, c, ev, pim, score_cache),
+                CONTROLS[1]: constrained_search(supernet, splits, b, c, ev, pim, score_cache, arch=hand.arch),
+                CONTROLS[2]: float_then_quantize(supernet, splits, b, ftab, c, ev, pim, score_cache),
+                CONTROLS[3]: constrained_search(supernet, splits, b, c, ev, pim, score_cache, method="random"),
+            }
+            for name, r in runs.items():
+                pools[(name, b.energy_eff, int(s))] = r
+                designs.update(r.designs)
+                row = {"method": name, "energy_eff": b.energy_eff, "speedup": b.speedup, "seed": int(s), "key": None,
+                       "evaluated": len(r.table)}
+                if r.chosen is not None:
+                    ch = r.table[r.table["chosen"]].iloc[0]
+                    designs[ch["key"]] = r.chosen
+                    row.update(key=ch["key"], sn_logloss=ch["logloss"], energy_nj=ch["energy_nj"], latency_us=ch["latency_us"],
+                               mean_bits=ch["mean_bits"], active_blocks=ch["active_blocks"])
+                rows.append(row)
+    return pd.DataFrame(rows), designs, pools
+
+
+def reselect(pools: dict, schema: Schema, space: SearchSpace, pim: PIMConfig) -> pd.DataFrame:
+    """Re-cost every design of every pool under ``pim`` and pick again within the same budget (supernet log
+    loss, no new search, no retraining): how much the picks depend on the cost model's constants."""
+    hand_cost = design_cost(schema, space, handcrafted_design(space), pim).summary()
+    rows = []
+    for (name, eff, seed), r in pools.items():
+        best = None
+        for k, d in r.designs.items():
+            c = design_cost(schema, space, d, pim).summary()
+            ll = float(r.table.loc[r.table["key"] == k, "logloss"].iloc[0])
+            if feasible(c, hand_cost, r.budget) and (best is None or ll < best[0]):
+                best = (ll, k, c)
+        rows.append({"method": name, "energy_eff": eff, "seed": seed, "sn_logloss": best[0] if best else np.nan,
+                     "key": best[1] if best else None, "energy_nj": best[2]["energy_nj"] if best else np.nan,
+                     "latency_us": best[2]["latency_us"] if best else np.nan})
+    return pd.DataFrame(rows)
+
+
+def front_pairs(scratch: pd.DataFrame, a: str, b: str, value: str = "test_logloss") -> tuple[dict, dict, dict]:
+    """Per seed, the mean of ``value`` over the budgets at which both methods ``a`` and ``b`` found a design
+    within budget: ``(a_by_seed, b_by_seed, budgets_used_by_seed)``, ready for ``evidence.paired``. A seed
+    where the two share no budget is left out (and so counts against the seed minimum)."""
+    t = scratch.dropna(subset=[value])
+    wa = t[t["method"] == a].pivot_table(index="seed", columns="energy_eff", values=value)
+    wb = t[t["method"] == b].pivot_table(index="seed", columns="energy_eff", values=value)
+    out_a, out_b, used = {}, {}, {}
+    for s in wa.index.intersection(wb.index):
+        both = wa.loc[s].notna() & wb.loc[s].reindex(wa.columns).notna()
+        cols = list(both[both].index)
+        if cols:
+            out_a[int(s)] = float(wa.loc[s, cols].mean())
+            out_b[int(s)] = float(wb.loc[s, cols].mean())
+            used[int(s)] = cols
+    return out_a, out_b, used
