@@ -213,3 +213,14 @@ def test_train_designs_trains_each_design_and_seed_once(setup):
     out = cd.train_designs(data, space, jobs, designs, TrainConfig(epochs=1, batch_size=256, max_steps=3, progress=False), cache)
     assert set(cache) == {(hand.key(), 0), (hand.key(), 1)}
     assert out.loc[0, "test_logloss"] == out.loc[1, "test_logloss"] and np.isnan(out.loc[3, "test_logloss"])
+
+
+def test_bits_only_controls_always_hold_their_all_4_bit_point(setup, trained):
+    data, space = setup
+    ev = SubnetEval(finetune_steps=0, eval_rows=300)
+    cfg = cd.CodesignConfig(population=2, sample_size=1, children=1, generations=0, progress=False)
+    hand = cd.handcrafted_design(space)
+    low = cd.Design(hand.arch, ((4, 4),) * space.num_blocks)
+    res = cd.constrained_search(trained, data, cd.Budget(1.8, 1.5), cfg, ev, arch=hand.arch, include=(low,))
+    assert low.key() in res.designs and len(res.table) <= cfg.population + 1
+    assert res.chosen is not None  # the hand architecture at 4/4 meets 1.8x / 1.5x on this model

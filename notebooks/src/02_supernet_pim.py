@@ -274,7 +274,7 @@ long["setting"] = long["ADC energy x"].map("{:g}x".format) + ", " + long["ADC co
 sns.barplot(data=long, x="setting", y="gap", hue="control", ax=ax)
 ax.axhline(0, color="black", lw=0.8)
 ax.set(xlabel="ADC energy multiplier, conversion rule", ylabel="co-design's test log-loss gain (nats)", title="co-design minus control (> 0: co-design better)")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
 _ = plots.save(fig, "adc_sensitivity", SLUG)
 
 # %% [markdown]
