@@ -70,9 +70,76 @@ def test_dcnv2_structure_is_checked(splits):
     assert DCNv2(splits.schema, 8, structure="stacked")(splits.train.batch(slice(0, 4))).shape == (4,)
 
 
-def test_grid_summary_has_mean_and_spread(splits):
+def test_grid_summary_is_the_mean_and_spread_of_its_runs(splits):
     df = run_grid({"FM": ("FM", {}), "DNN": ("DNN", {"hidden": (16,)})}, splits, 4, [0, 1],
                   {"epochs": 1, "batch_size": 128, "progress": False})
     s = summarize_grid(df)
     assert set(s.index) == {"FM", "DNN"} and (s.seeds == 2).all()
-    assert (s.auc_sd >= 0).all() and (s.params > 0).all() and (s.samples_per_s > 0).all()
+    for m in ("FM", "DNN"):
+        a = df[df.model == m].auc.to_numpy()
+        assert a[0] != a[1]  # two seeds, two different runs
+        assert s.loc[m, "auc"] == pytest.approx(a.mean(), abs=1e-12)
+        assert s.loc[m, "auc_sd"] == pytest.approx(abs(a[0] - a[1]) / 2, abs=1e-12)  # population sd of two values
+        assert s.loc[m, "valid_auc"] == pytest.approx(df[df.model == m].valid_auc.mean(), abs=1e-12)
+    assert list(s.index) == sorted(s.index, key=lambda m: -s.loc[m, "auc"])  # best first
+
+
+def test_summary_on_a_hand_made_grid():
+    import pandas as pd
+
+    df = pd.DataFrame({"model": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2] * 2,
+                       "auc": [0.70, 0.72, 0.74, 0.80, 0.80, 0.80], "gauc": [0.6] * 6,
+                       "logloss": [0.5, 0.4, 0.3, 0.2, 0.2, 0.2], "valid_auc": [0.9, 0.8, 0.7, 0.5, 0.5, 0.5],
+                       "params": [10] * 3 + [20] * 3, "samples_per_s": [1.0] * 6})
+    s = summarize_grid(df)
+    assert list(s.index) == ["b", "a"]
+    assert s.loc["a", "auc"] == pytest.approx(0.72) and s.loc["a", "auc_sd"] == pytest.approx((0.0008 / 3) ** 0.5)
+    assert s.loc["b", "auc_sd"] == 0 and s.loc["a", "valid_auc"] == pytest.approx(0.8)
+    assert list(summarize_grid(df, sort_by="logloss").index) == ["b", "a"]
+
+
+def test_paired_against_pairs_by_seed():
+    import pandas as pd
+    from companion.compare import paired_against
+
+    df = pd.DataFrame({"model": ["full"] * 3 + ["x"] * 3 + ["y"] * 2, "seed": [0, 1, 2, 2, 1, 0, 0, 1],
+                       "auc": [0.80, 0.81, 0.82, 0.80, 0.80, 0.79, 0.9, 0.9]})
+    ps = paired_against(df, "full", ["x", "y", "absent"])
+    assert list(ps) == ["x", "y"]
+    assert ps["x"].gaps == pytest.approx((0.01, 0.01, 0.02)) and ps["x"].wins == 3
+    assert ps["y"].n == 2 and ps["y"].mean == pytest.approx(-0.095)
+
+
+def _membership_toy(n=1200, t=6, n_cat=8, seed=0):
+    """Label = the candidate's category occurs in the history: what DIN-style target attention finds."""
+    from companion.data.schema import CTRDataset, CTRSplits, Field, Schema
+
+    g = torch.Generator().manual_seed(seed)
+    hist = torch.randint(1, n_cat + 1, (n, t), generator=g)
+    cand = torch.randint(1, n_cat + 1, (n,), generator=g)
+    label = (hist == cand[:, None]).any(1).float()
+    schema = Schema([Field("cand", "sparse", n_cat + 1), Field("ctx", "sparse", 3),
+                     Field("hist", "sequence", n_cat + 1, t, share_with="cand")])
+    sparse = torch.stack([cand, torch.randint(1, 3, (n,), generator=g)], 1)
+    ds = CTRDataset(torch.zeros(n, 0), sparse, label, hist.unsqueeze(1))
+    return CTRSplits(schema, ds, ds, ds, {})
+
+
+@pytest.mark.parametrize("name", ["DMIN", "DMR"])
+def test_dmin_dmr_shapes_and_a_learnable_toy(name):
+    from companion.metrics import evaluate_ctr
+
+    sp = _membership_toy()
+    torch.manual_seed(0)
+    m = build_model(name, sp.schema, 8)
+    b = sp.train.batch(slice(0, 1200))
+    assert m(sp.train.batch(slice(0, 5))).shape == (5,)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = F.binary_cross_entropy_with_logits(m(b), b["label"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        auc = evaluate_ctr(b["label"].numpy(), torch.sigmoid(m(b)).numpy())["auc"]
+    assert auc > 0.75, f"{name} did not learn history membership (AUC {auc:.3f}; a history-blind model gets 0.5)"

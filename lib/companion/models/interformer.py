@@ -1,5 +1,5 @@
 """InterFormer (Zeng et al., arXiv 2411.09852): interleaved, bidirectional learning over non-sequence
-features and behaviour sequences, plus the attention read-outs and the paper's Table 3 its notebook uses.
+features and behaviour sequences, plus the attention read-outs, the paper's ablation switches and its Table 3.
 
 Per layer l (notation of the paper; tokens are rows here, [B, N, d]):
 
@@ -26,7 +26,7 @@ from .layers import (LCE, MLP, PMA, DHENLayer, Gating, MaskNetMerge, MultiHeadAt
                      masked_mean, recent_tokens)
 
 FLOWS = ("bidirectional", "n2s", "s2n", "separate")
-SEQUENCE_MODES = ("full", "mean")
+SEQUENCE_MODES = ("full", "mean", "mlp", "attention")
 INTERACTIONS = ("dhen", "dot", "dcn")
 NORMS = ("pre", "post", "none")
 
@@ -75,9 +75,10 @@ class InteractionArch(nn.Module):
 class SequenceArch(nn.Module):
     """Context-aware sequence modelling: a personalized FFN from X_sum, then masked self-attention with RoPE."""
 
-    def __init__(self, dim, n_sum, heads, personalized, norm, rope, dropout=0.0):
+    def __init__(self, dim, n_sum, heads, personalized, norm, rope, dropout=0.0, use_pffn=True, use_attention=True):
         super().__init__()
         self.personalized, self.norm_kind = personalized, norm
+        self.use_pffn, self.use_attention = use_pffn, use_attention
         self.w_static = nn.Parameter(torch.eye(dim) / math.sqrt(dim) + torch.randn(dim, dim) * 0.01)
         self.w_pffn = nn.Parameter(torch.randn(n_sum, dim) / math.sqrt(n_sum * dim)) if personalized else None
         self.attn = MultiHeadAttention(dim, heads, rope=rope, dropout=dropout)
@@ -91,15 +92,54 @@ class SequenceArch(nn.Module):
         return torch.einsum("bde,bte->btd", w.expand(s.shape[0], -1, -1), s)
 
     def forward(self, s, mask, pos, x_sum):
-        if self.norm_kind == "pre":
-            s = s + self.pffn(x_sum, self.n1(s))
-            h = self.n2(s)
-            return s + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
-        if self.norm_kind == "post":
-            s = self.n1(s + self.pffn(x_sum, s))
-            return self.n2(s + self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos))
-        s = self.pffn(x_sum, s)
-        return self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos)
+        """PFFN then attention; ``use_pffn`` / ``use_attention`` drop one step (the Fig. 5 ablations)."""
+        if self.use_pffn:
+            if self.norm_kind == "pre":
+                s = s + self.pffn(x_sum, self.n1(s))
+            elif self.norm_kind == "post":
+                s = self.n1(s + self.pffn(x_sum, s))
+            else:
+                s = self.pffn(x_sum, s)
+        if self.use_attention:
+            if self.norm_kind == "pre":
+                h = self.n2(s)
+                s = s + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
+            elif self.norm_kind == "post":
+                s = self.n2(s + self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos))
+            else:
+                s = self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos)
+        return s
+
+
+class EarlyAggregator(nn.Module):
+    """Compress the sequence before any interaction (the paper's Fig. 3 alternatives to keeping it whole).
+
+    ``mean``: masked mean, one token. ``mlp``: the ``max_len`` most recent events (newest first, zeros where the
+    history is shorter, so padding cannot move them) flattened through an MLP into ``n_out`` tokens.
+    ``attention``: one masked self-attention layer with RoPE over the events, then attention pooling (PMA) with
+    ``n_out`` learned queries.
+    """
+
+    def __init__(self, kind, dim, n_out, max_len, heads, act="swish"):
+        super().__init__()
+        self.kind, self.n_out, self.max_len, self.dim = kind, (1 if kind == "mean" else n_out), max_len, dim
+        if kind == "mlp":
+            self.mlp = MLP(max_len * dim, [4 * dim * self.n_out], self.n_out * dim, act=act)
+        elif kind == "attention":
+            self.norm = nn.LayerNorm(dim)
+            self.attn = MultiHeadAttention(dim, heads, rope=True)
+            self.pool = PMA(dim, self.n_out, heads)
+
+    def forward(self, s, mask):
+        if self.kind == "mean":
+            return masked_mean(s, mask).unsqueeze(1)
+        if self.kind == "mlp":
+            flat = recent_tokens(s, mask, self.max_len).flatten(1)
+            return self.mlp(flat).view(-1, self.n_out, self.dim)
+        pos = mask_positions(mask)
+        h = self.norm(s)
+        s = s + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
+        return self.pool(s, mask)
 
 
 class InterFormer(nn.Module):
@@ -109,8 +149,11 @@ class InterFormer(nn.Module):
     ``s2n`` (seq -> non-seq only: no personalized FFN, CLS tokens are learned constants), ``separate`` (neither;
     the two streams meet only in the head). sequence: ``full`` keeps the whole sequence through every layer;
     ``mean`` summarizes it early by mean pooling (no Sequence Arch), the "aggressive aggregation" the paper
-    argues against. head_summaries: ``final`` applies one more Cross Arch after the last layer so the head
-    sees the last updates; ``last_layer`` reuses layer L's summaries as Algorithm 1 is printed.
+    argues against (Fig. 2's ``sole`` mode); ``mlp`` and ``attention`` compress it early with an MLP or with
+    attention (Fig. 3; see ``EarlyAggregator``). head_summaries: ``final`` applies one more Cross Arch after the
+    last layer so the head sees the last updates; ``last_layer`` reuses layer L's summaries as Algorithm 1 is
+    printed. ``pffn`` / ``seq_attention`` = False drop the PFFN or the attention of every Sequence Arch, and
+    ``n_pma=0``, ``n_recent=0``, ``gating="none"`` drop those parts (the Fig. 5 component ablations).
     """
 
     def __init__(self, schema: Schema, dim: int = 16, layers: int = 2, n_cls: int = 4, n_pma: int = 2,
@@ -118,7 +161,7 @@ class InterFormer(nn.Module):
                  gating: str = "self", gate_act: str = "sigmoid", flow: str = "bidirectional",
                  sequence: str = "full", norm: str = "pre", head_summaries: str = "final",
                  head_hidden=(256, 128), rope: bool = True, cross_rank: int = 32, residual: bool = True,
-                 act: str = "swish"):
+                 act: str = "swish", pffn: bool = True, seq_attention: bool = True):
         super().__init__()
         for name, val, allowed in (("flow", flow, FLOWS), ("sequence", sequence, SEQUENCE_MODES),
                                    ("interaction", interaction, INTERACTIONS), ("norm", norm, NORMS),
@@ -135,7 +178,11 @@ class InterFormer(nn.Module):
         self.emb = FeatureEmbedding(schema, dim)
         n, k = self.emb.n_tokens, self.emb.n_sequences
         self.merge = MaskNetMerge(k, dim, act=act)
-        n_ssum = 1 if sequence == "mean" else n_cls + n_pma + n_recent
+        n_ssum = n_cls + n_pma + n_recent
+        if sequence != "full":
+            max_len = max(f.max_len for f in schema.sequence)
+            self.aggregate = EarlyAggregator(sequence, dim, n_ssum, max_len, heads, act)
+            n_ssum = self.aggregate.n_out
         s2n = flow in ("bidirectional", "s2n")
         n2s = flow in ("bidirectional", "n2s")
         n_cross = layers + (1 if head_summaries == "final" else 0)
@@ -144,7 +191,8 @@ class InterFormer(nn.Module):
         self.interaction = nn.ModuleList(InteractionArch(n, n_ssum if s2n else 0, dim, interaction, dhen_layers,
                                                          cross_rank, residual) for _ in range(layers))
         if sequence == "full":
-            self.seq_arch = nn.ModuleList(SequenceArch(dim, n_cls, heads, n2s, norm, rope) for _ in range(layers))
+            self.seq_arch = nn.ModuleList(SequenceArch(dim, n_cls, heads, n2s, norm, rope, use_pffn=pffn,
+                                                       use_attention=seq_attention) for _ in range(layers))
         else:
             self.seq_arch = nn.ModuleList()
         self.cls_const = None if n2s else nn.Parameter(torch.randn(n_cls, dim) * 0.1)
@@ -192,8 +240,8 @@ class InterFormer(nn.Module):
             t("MaskNet-merged sequence S", s)
         b = x.shape[0]
         x_sum = t("X_sum = Gate(LCE(X)) (first layer)", self.cross[0].summarize_x(x))
-        if self.sequence == "mean":
-            pooled = masked_mean(s, ev_mask).unsqueeze(1)
+        if self.sequence != "full":
+            pooled = t(f"S compressed early ({self.sequence})", self.aggregate(s, ev_mask))
             for inter in self.interaction:
                 x = inter(x, pooled if self.s2n else None)
             x_sum = self.cross[-1].summarize_x(x)
@@ -216,14 +264,6 @@ class InterFormer(nn.Module):
         h = t("head input [X_sum | S_sum], flattened", torch.cat([x_sum, s_sum], 1).flatten(1))
         logit = t("logit", self.head(h).squeeze(-1))
         return (logit, x_sum, s_sum) if return_summaries else logit
-
-
-def entropy_verdict(entropy: list[float], margin: float = 0.02) -> str:
-    """Layer 1 more uniform than every later layer: by more than ``margin`` (reproduced) or at all (partly)."""
-    if len(entropy) < 2:
-        return "not tested"
-    gap = entropy[0] - max(entropy[1:])
-    return "reproduced" if gap > margin else "partly" if gap > 0 else "not reproduced"
 
 
 def recorded_attention(model: InterFormer, batch: dict) -> list[torch.Tensor]:
@@ -268,6 +308,8 @@ PAPER_TABLE3 = {
     "InterFormer": [(0.8843, 0.8865, 0.4253, "7.18M"), (0.5728, 0.6528, 0.1926, "44.73M"), (0.6637, 0.7453, 0.4340, "43.61M")],
 }
 PAPER_DATASETS = ("AmazonElectronics", "TaobaoAd", "KuaiVideo")
+# the notebook's ``dataset`` knob -> the Table 3 columns it should sit beside (MovieLens is not in the paper)
+PAPER_DATASET_OF = {"amazon": "AmazonElectronics", "taobao": "TaobaoAd", "kuaivideo": "KuaiVideo", "movielens": None}
 
 
 def paper_table(dataset: str = "AmazonElectronics") -> pd.DataFrame:
@@ -277,6 +319,65 @@ def paper_table(dataset: str = "AmazonElectronics") -> pd.DataFrame:
     i = PAPER_DATASETS.index(dataset)
     rows = {m: dict(zip(("gauc", "auc", "logloss", "params"), v[i])) for m, v in PAPER_TABLE3.items()}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def paper_columns(dataset: str) -> pd.DataFrame:
+    """The paper's numbers to put beside a run on ``dataset`` (a notebook ``dataset`` value).
+
+    A BARS dataset gets its own Table 3 columns; MovieLens, which the paper does not use, gets the AUC of every
+    paper dataset so that only orderings are compared.
+    """
+    if dataset not in PAPER_DATASET_OF:
+        raise ValueError(f"dataset must be one of {list(PAPER_DATASET_OF)}, got {dataset!r}")
+    name = PAPER_DATASET_OF[dataset]
+    if name is not None:
+        return paper_table(name).add_prefix("paper_")
+    return pd.DataFrame({f"paper_auc_{d}": paper_table(d).auc for d in PAPER_DATASETS})
+
+
+def paper_lead(dataset: str) -> str:
+    """The paper's Table 3 margin of InterFormer over its best baseline, for the claims table."""
+    names = [PAPER_DATASET_OF[dataset]] if PAPER_DATASET_OF.get(dataset) else list(PAPER_DATASETS)
+    parts = []
+    for d in names:
+        t = paper_table(d)
+        best = t.drop(index="InterFormer").auc.idxmax()
+        parts.append(f"{d}: AUC {t.auc['InterFormer']:.4f} vs {best} {t.auc[best]:.4f} "
+                     f"({t.auc['InterFormer'] - t.auc[best]:+.4f})")
+    prefix = "" if PAPER_DATASET_OF.get(dataset) else "not on MovieLens; on its datasets "
+    return prefix + "; ".join(parts)
+
+
+# The paper's ablations as InterFormer switches. Fig. 2: interleaving modes x interaction backbone; Fig. 3: how
+# the sequence is compressed before the interaction (``full`` = InterFormer's own way); Fig. 5: one component off.
+FLOW_MODES = {"int": {}, "n2s": {"flow": "n2s"}, "s2n": {"flow": "s2n"}, "sep": {"flow": "separate"},
+              "sole": {"sequence": "mean"}}
+BACKBONES = {"dhen": "dhen", "dot": "dot", "dcnv2": "dcn"}
+AGGREGATIONS = {"mlp": {"sequence": "mlp"}, "attention": {"sequence": "attention"}}  # Fig. 3's mean pooling = ``sole``
+COMPONENTS = {"no_pma": {"n_pma": 0}, "no_recent": {"n_recent": 0}, "no_gating": {"gating": "none"},
+              "no_pffn": {"pffn": False}, "no_attention": {"seq_attention": False}}
+FULL = "int/dhen"  # the label of the unablated model in every ablation table
+
+
+def ablation_variants(base: dict, modes=(), backbones=("dhen",), aggregations=(), components=()) -> dict:
+    """``label -> ("InterFormer", kwargs)`` for a grid: ``mode/backbone`` (Fig. 2), ``agg:kind`` (Fig. 3) and the
+    component names (Fig. 5). The full model (``int/dhen``) is not included; every comparison is against it."""
+    bad = ([m for m in modes if m not in FLOW_MODES] + [b for b in backbones if b not in BACKBONES]
+           + [a for a in aggregations if a not in AGGREGATIONS] + [c for c in components if c not in COMPONENTS])
+    if bad:
+        raise ValueError(f"unknown ablations {bad}; modes {list(FLOW_MODES)}, backbones {list(BACKBONES)}, "
+                         f"aggregations {list(AGGREGATIONS)}, components {list(COMPONENTS)}")
+    out = {}
+    for b in backbones if modes else ():
+        for m in ("int", *modes):  # each backbone's own full model, so its modes have a reference
+            label = f"{m}/{b}"
+            if label != FULL:
+                out[label] = ("InterFormer", {**base, **FLOW_MODES[m], "interaction": BACKBONES[b]})
+    for a in aggregations:
+        out[f"agg:{a}"] = ("InterFormer", {**base, **AGGREGATIONS[a]})
+    for c in components:
+        out[c] = ("InterFormer", {**base, **COMPONENTS[c]})
+    return out
 
 
 def attention_entropy(model: InterFormer, batch: dict) -> list[float]:
@@ -293,3 +394,11 @@ def attention_entropy(model: InterFormer, batch: dict) -> list[float]:
         q = keys.unsqueeze(1).expand_as(norm)
         out.append(float(norm[q].mean()))
     return out
+
+
+def entropy_by_layer(entropies: dict) -> tuple[dict, dict]:
+    """Split per-seed entropies (``seed -> [layer 1, layer 2, ...]``) into layer 1 and the most focused later layer,
+    the two sides of the Fig. 4 reading; seeds of a one-layer model have no later layer and are left out."""
+    first = {s: e[0] for s, e in entropies.items() if len(e) > 1}
+    later = {s: min(e[1:]) for s, e in entropies.items() if len(e) > 1}
+    return first, later

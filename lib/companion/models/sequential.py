@@ -1,4 +1,4 @@
-"""Sequential CTR baselines: DIN, DIEN (without its auxiliary loss), BST and a TransAct-style model.
+"""Sequential CTR baselines: DIN, DIEN (without its auxiliary loss), BST, DMIN, DMR and a TransAct-style model.
 
 The k behaviour sequences of a schema are aligned event by event (item id, category, ... of the same
 event), so an event's embedding is the concatenation of its k field embeddings. The *target* of a sequence is
@@ -12,7 +12,8 @@ from torch import nn
 
 from ..data.schema import Schema
 from .embedding import FeatureEmbedding
-from .layers import MLP, TargetAttention, TransformerBlock, mask_positions, masked_mean, recent_tokens
+from .layers import (MLP, TargetAttention, TransformerBlock, activation, mask_positions, masked_mean,
+                     recent_tokens)
 
 
 class SequenceModel(nn.Module):
@@ -161,3 +162,100 @@ class TransAct(SequenceModel):
         pooled = s.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
         pooled = torch.where(mask.any(1, keepdim=True), pooled, torch.zeros_like(pooled))
         return self.mlp(torch.cat([x.flatten(1), rec, pooled], 1)).squeeze(-1)
+
+
+def _positions_from_end(mask: torch.Tensor, n: int) -> torch.Tensor:
+    """0 for the newest real event, 1 for the one before...; padding gets the last index (its weight is masked)."""
+    return (mask.flip(-1).long().cumsum(-1).flip(-1) - 1).clamp(0, n - 1)
+
+
+class DMIN(SequenceModel):
+    """Deep Multi-Interest Network (Xiao et al., CIKM 2020, "Deep Multi-Interest Network for Click-through Rate
+    Prediction").
+
+    A behaviour-refiner layer (multi-head self-attention + FFN) cleans the history; a multi-interest extractor
+    runs a second multi-head self-attention whose every head is one interest: each head's output sequence gets
+    its own residual/FFN and a DIN activation unit with position embeddings against the target, and the H
+    pooled interests are concatenated for the MLP. The paper's auxiliary next-behaviour loss on the refiner is
+    left out (our trainer has one BCE loss, as for DIEN); the refiner is pre-norm, the paper's block post-norm.
+    """
+
+    def __init__(self, schema, dim=16, heads=2, att_hidden=(64, 32), pos_dim=8, hidden=(256, 128), act="swish"):
+        super().__init__(schema, dim)
+        e = self.event_dim
+        if e % heads:
+            raise ValueError(f"DMIN: event width {e} is not divisible by heads {heads}")
+        self.heads, self.dh = heads, e // heads
+        self.refiner = TransformerBlock(e, heads)
+        self.qkv = nn.Linear(e, 3 * e, bias=False)
+        self.head_out = nn.ModuleList(nn.Linear(self.dh, e, bias=False) for _ in range(heads))
+        self.head_norm = nn.ModuleList(nn.LayerNorm(e) for _ in range(heads))
+        self.head_ffn = nn.ModuleList(MLP(e, [2 * e], e, act=act) for _ in range(heads))
+        max_len = max(f.max_len for f in schema.sequence)
+        self.pos = nn.Parameter(torch.zeros(heads, max_len, pos_dim))
+        self.tgt_proj = nn.ModuleList(nn.Linear(e + pos_dim, e) for _ in range(heads))
+        self.att = nn.ModuleList(MLP(4 * e, list(att_hidden), 1, act=act) for _ in range(heads))
+        self.mlp = MLP(self.n_tok * dim + heads * e, list(hidden), 1, act=act)
+
+    def forward(self, batch):
+        x, ev, mask, tgt = self.inputs(batch)
+        b, t, e = ev.shape
+        s = self.refiner(ev, mask)
+        q, k, v = (z.view(b, t, self.heads, self.dh).transpose(1, 2) for z in self.qkv(s).chunk(3, -1))
+        keys = (mask | ~mask.any(-1, keepdim=True))[:, None, None, :]
+        o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keys)  # [B, H, T, dh]
+        pos_idx = _positions_from_end(mask, self.pos.shape[1])
+        interests = []
+        for h in range(self.heads):
+            z = self.head_norm[h](self.head_out[h](o[:, h]) + s)
+            z = z + self.head_ffn[h](z)
+            p = self.pos[h][pos_idx]  # [B, T, pos_dim]
+            tq = self.tgt_proj[h](torch.cat([tgt.unsqueeze(1).expand(-1, t, -1), p], -1))
+            score = self.att[h](torch.cat([tq, z, tq - z, tq * z], -1)).squeeze(-1)
+            w = score.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+            interests.append((w.unsqueeze(-1) * z).sum(1))
+        return self.mlp(torch.cat([x.flatten(1), *interests], 1)).squeeze(-1)
+
+
+class DMR(SequenceModel):
+    """Deep Match to Rank (Lyu et al., AAAI 2020, "Deep Match to Rank Model for Personalized Click-Through Rate
+    Prediction").
+
+    Two relevance features beside DIN-style pooling. Item-to-item: attention of the target over the behaviours
+    with position embeddings, a = z^T tanh(W_t t + W_p p + W_e e); the softmax-weighted behaviours and the
+    unnormalized sum of a (the i2i relevance) go to the MLP. User-to-item: position embeddings alone attend over
+    the behaviours, the pooled vector through an FC is the user u, and u . v' with a separate *output* embedding
+    v' of the target is the u2i relevance. The auxiliary matching loss that trains u against sampled items is
+    left out (one BCE loss here), so u and v' learn only through the click label.
+    """
+
+    def __init__(self, schema, dim=16, att_dim=32, pos_dim=8, hidden=(256, 128), act="swish"):
+        super().__init__(schema, dim)
+        e = self.event_dim
+        max_len = max(f.max_len for f in schema.sequence)
+        self.pos_i2i = nn.Embedding(max_len, pos_dim)
+        self.pos_u2i = nn.Embedding(max_len, pos_dim)
+        self.i2i_t, self.i2i_p, self.i2i_e = nn.Linear(e, att_dim), nn.Linear(pos_dim, att_dim, bias=False), nn.Linear(e, att_dim, bias=False)
+        self.i2i_z = nn.Linear(att_dim, 1, bias=False)
+        self.u2i_p, self.u2i_e = nn.Linear(pos_dim, att_dim), nn.Linear(e, att_dim, bias=False)
+        self.u2i_z = nn.Linear(att_dim, 1, bias=False)
+        self.user_fc = nn.Sequential(nn.Linear(e, e), activation(act))
+        self.out_emb = FeatureEmbedding(schema, dim)  # v': the target's separate output embedding
+        self.mlp = MLP(self.n_tok * dim + e + 2, list(hidden), 1, act=act)
+
+    def _target_out(self, batch):
+        x = self.out_emb.tokens(batch)
+        return torch.cat([x[:, i] if i >= 0 else x.new_zeros(x.shape[0], self.dim) for i in self.target_index], -1)
+
+    def forward(self, batch):
+        x, ev, mask, tgt = self.inputs(batch)
+        pos_idx = _positions_from_end(mask, self.pos_i2i.num_embeddings)
+        a = self.i2i_z(torch.tanh(self.i2i_t(tgt).unsqueeze(1) + self.i2i_p(self.pos_i2i(pos_idx)) + self.i2i_e(ev))).squeeze(-1)
+        rel_i2i = (a * mask).sum(1, keepdim=True)
+        w = a.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+        pooled = (w.unsqueeze(-1) * ev).sum(1)
+        g = self.u2i_z(torch.tanh(self.u2i_p(self.pos_u2i(pos_idx)) + self.u2i_e(ev))).squeeze(-1)
+        wu = g.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+        user = self.user_fc((wu.unsqueeze(-1) * ev).sum(1))
+        rel_u2i = (user * self._target_out(batch)).sum(-1, keepdim=True)
+        return self.mlp(torch.cat([x.flatten(1), pooled, rel_i2i, rel_u2i], 1)).squeeze(-1)

@@ -81,6 +81,7 @@ def plot_mixer_scaling(df, slug: str, name: str = "scaling"):
     """CPU time and peak memory of the mixer and the block against the number of tokens, log-log, with dashed
     guides of slope 1 (linear) and 2 (quadratic) through the smallest size's Mamba value."""
     import seaborn as sns
+    from matplotlib.ticker import NullLocator
 
     d = df.assign(curve=df["component"] + ", " + df["mixer"])
     fig, axes = plots.figure(1, 2, figsize=(11.5, 4.2))
@@ -94,7 +95,10 @@ def plot_mixer_scaling(df, slug: str, name: str = "scaling"):
             ax.plot(xs, y0 * (xs / x0) ** k, color="grey", ls=ls, lw=1, label=f"slope {k} guide")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("sequence length L (tokens = voxel points)")
+        ticks = sorted(d.tokens.unique())
+        ax.set_xticks(ticks, [f"{t / 1000:.3g}k" for t in ticks], rotation=45)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("sequence length L (tokens = voxel points, log scale)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
     axes[0].set_title("time: one global sequence, no patches")
