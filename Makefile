@@ -7,7 +7,7 @@ TORCH   ?= torch==2.13.0
 SCALE   ?= quick
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup run test unit notebooks report bench test-gpu sync clean
+.PHONY: setup run test unit notebooks report bench test-gpu sync clean shots
 
 setup: $(STAMP)
 
@@ -41,6 +41,17 @@ test-gpu: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Headless-Chromium screenshots of the report and of every latest executed notebook, to look at the pages.
+CHROME  ?= chromium
+shots: report
+	mkdir -p outputs/shots
+	for f in outputs/index.html outputs/*/latest/*.html; do [ -f "$$f" ] || continue; \
+	  name=$$(echo $$f | sed 's|outputs/||; s|/latest/|-|; s|/|-|g; s|\.html$$||'); \
+	  $(CHROME) --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+	    --disable-sync --no-first-run --user-data-dir=$$(mktemp -d) --window-size=1400,2000 \
+	    --screenshot=$(CURDIR)/outputs/shots/$$name.png "file://$(CURDIR)/$$f" >/dev/null 2>&1 || exit 1; done
+	@echo "screenshots in outputs/shots/"
 
 sync: setup
 	$(BIN)/jupytext --sync notebooks/src/*.py

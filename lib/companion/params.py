@@ -96,19 +96,24 @@ def parse_source(src: str) -> list[Param]:
 
 
 def _is_parameters_source(src: str) -> bool:
-    """A cell of typed knob lines only: how the parameters cell is recognised in a kernel's input history."""
+    """Literal assignments only, at least one with a TYPE comment: how the parameters cell is recognised in a
+    kernel's input history."""
     try:
         tree = ast.parse(src)
     except SyntaxError:
         return False
-    if not tree.body or not all(isinstance(n, ast.Assign) for n in tree.body):
+    if not tree.body or not all(isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+                                for n in tree.body):
         return False
-    lines = src.splitlines()
+    lines, typed = src.splitlines(), 0
     for node in tree.body:
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return False  # a computed value: a settings cell, not the parameters cell
         tail = lines[node.lineno - 1][node.value.end_col_offset:]
-        if "#" not in tail or not _TYPE_RE.match(tail.split("#", 1)[1].strip()):
-            return False
-    return True
+        typed += "#" in tail and bool(_TYPE_RE.match(tail.split("#", 1)[1].strip()))
+    return typed > 0
 
 
 def parameters_cell(nb_path: Path) -> str:

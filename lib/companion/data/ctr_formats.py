@@ -50,11 +50,19 @@ class Preprocess:
     fractions: tuple = (0.8, 0.1, 0.1)
 
 
+class NoDataPath(MissingDataError):
+    """A real dataset asked for without a file: one line naming the knob (``Path("")`` would silently be ``.``)."""
+
+    def __init__(self, name: str):
+        self.looked = []
+        example = {"criteo": "train.txt", "avazu": "train.csv", "kdd2012": "training.txt"}[name]
+        FileNotFoundError.__init__(self, f"dataset {name!r} needs data_path: the path of {WHERE[name]}, "
+                                         f"e.g. -p data_path /data/{name}/{example}")
+
+
 def _check_exists(path: Path, name: str) -> None:
     if not str(path).strip() or str(path) == ".":
-        raise MissingDataError(f"dataset {name!r} needs data_path: it", [],
-                               f"Give the path of {WHERE[name]}, e.g. -p data_path /data/{name}/"
-                               f"{ {'criteo': 'train.txt', 'avazu': 'train.csv', 'kdd2012': 'training.txt'}[name] }.")
+        raise NoDataPath(name)
     if path.is_dir():
         raise DataFormatError(path, None, f"is a folder; data_path must name the file itself ({WHERE[name]})")
     if not path.exists():
