@@ -60,6 +60,7 @@ def test_resolve_sees_the_injected_cell_and_refuses_an_unknown_name():
     ('device = ""\n', "parameter 'device' is empty"),
     ("models = [1.5, float('nan')]\n", "parameter 'models' must hold finite numbers only"),
     ("seed = True\n", "parameter 'seed' expects int, got True"),
+    ('models = "[a, b]"\n', "expects list, got '[a, b]' (plain papermill: -y 'models: [a, b]')"),
 ])
 def test_resolve_refuses_bad_values_under_plain_papermill(injected, message):
     ns = _kernel(injected)

@@ -176,7 +176,8 @@ def check(p: Param, v: Any, raw: Any = None) -> Any:
         return v
     if p.type == "bool":
         if not isinstance(v, bool):
-            raise ParameterError(f"parameter {p.name!r} expects a bool (true/false), got {raw!r}")
+            hint = f" (plain papermill: -p {p.name} True)" if isinstance(v, str) else ""
+            raise ParameterError(f"parameter {p.name!r} expects a bool (true/false), got {raw!r}{hint}")
         return v
     if p.type == "int":
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
@@ -193,7 +194,8 @@ def check(p: Param, v: Any, raw: Any = None) -> Any:
             raise ParameterError(f"parameter {p.name!r} must be a finite number, got {raw!r}")
     elif p.type in ("list", "dict"):
         if not isinstance(v, list if p.type == "list" else dict):
-            raise ParameterError(f"parameter {p.name!r} expects {p.type}, got {raw!r}")
+            hint = f" (plain papermill: -y '{p.name}: [a, b]')" if isinstance(v, str) else ""
+            raise ParameterError(f"parameter {p.name!r} expects {p.type}, got {raw!r}{hint}")
         _finite_plain(p, v, raw)
     else:
         if not isinstance(v, str):
