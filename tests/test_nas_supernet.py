@@ -152,3 +152,103 @@ def test_supernet_training_lowers_loss_and_scoring_leaves_weights_alone(splits):
     assert all(torch.equal(state[k], v) for k, v in sn.state_dict().items())
     # same seed, same numbers
     assert evaluate_subnet(sn, a, splits, SubnetEval(finetune_steps=30, batch_size=64))["logloss"] == r1["logloss"]
+
+
+# ----------------------------------------------------------------------------- weight sharing: slice vs mask
+def _widest(space, arch):
+    """The same wiring and operators with every width at its maximum (nothing to slice or mask)."""
+    from dataclasses import replace
+
+    return Arch(tuple(replace(b, dense_dim=space.max_dense, sparse_dim=space.max_tokens) for b in arch.blocks))
+
+
+def _pair(schema, space, layernorm=True, seed=0):
+    sl = SuperNet(schema, space, layernorm=layernorm, sharing="slice")
+    _shake(sl, seed)
+    mk = SuperNet(schema, space, layernorm=layernorm, sharing="mask")
+    mk.load_state_dict(sl.state_dict())  # same parameter names and shapes: one set of weights, two ways to share it
+    return sl, mk
+
+
+def test_mask_mode_fc_is_the_full_width_computation_with_the_masked_units_zeroed(splits):
+    space = make_space("nasrec-small", "tiny", num_blocks=1)
+    sl, mk = _pair(splits.schema, space)
+    d = space.dense_dims[0]
+    arch = Arch((BlockChoice("fc", "efc", d, space.sparse_dims[0], dense_in=(0,), sparse_in=(0,)),))
+    batch = splits.train.batch(slice(0, 16))
+    out = mk.body(batch, arch).dense
+    lin, ln = mk.blocks[0].fc.linear, mk.blocks[0].fc.norm
+    full = torch.relu(torch.nn.functional.layer_norm(batch["dense"] @ lin.weight.T + lin.bias, (space.max_dense,),
+                                                     ln.weight, ln.bias, ln.eps))
+    assert out.shape == (16, space.max_dense)
+    torch.testing.assert_close(out[:, :d], full[:, :d])
+    assert torch.count_nonzero(out[:, d:]) == 0
+    # slicing normalises over the d units alone, so the two modes really differ below the full width
+    sliced = sl.body(batch, arch).dense
+    assert sliced.shape == (16, d) and not torch.allclose(sliced, out[:, :d], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["nasrec-full", "nasrec-small"])
+def test_slice_and_mask_agree_at_full_width_and_differ_below_it(splits, name):
+    space = make_space(name, "tiny")
+    sl, mk = _pair(splits.schema, space)
+    batch = splits.train.batch(slice(0, 32))
+    rng = np.random.default_rng(1)
+    archs = _hand_made_archs(space) + [space.sample(rng) for _ in range(20)]
+    differ = 0
+    for a in archs:
+        torch.testing.assert_close(mk(batch, _widest(space, a)), sl(batch, _widest(space, a)), rtol=1e-5, atol=1e-5)
+        differ += not torch.allclose(mk(batch, a), sl(batch, a), atol=1e-4)
+    assert differ >= len(archs) - 2  # nearly every narrower path sees other units in its LayerNorms
+
+
+def test_without_layernorm_masking_is_slicing_except_attention(splits):
+    """Zeroed units feed later layers nothing, so without normalisation masking and slicing are one function;
+    attention is the exception: NASRec attends over the masked (zero) tokens too."""
+    small = make_space("nasrec-small", "tiny")
+    sl, mk = _pair(splits.schema, small, layernorm=False)
+    batch = splits.train.batch(slice(0, 32))
+    rng = np.random.default_rng(2)
+    for a in _hand_made_archs(small) + [small.sample(rng) for _ in range(20)]:
+        torch.testing.assert_close(mk(batch, a), sl(batch, a), rtol=1e-3, atol=1e-4)  # activations reach ~40 here
+    full = make_space("nasrec-full", "tiny", dense_ops=("fc",), sparse_ops=("attn",))
+    sl, mk = _pair(splits.schema, full, layernorm=False)
+    t = full.sparse_dims[0]
+    a = Arch(tuple(BlockChoice("fc", "attn", full.max_dense, t, dense_in=(i,), sparse_in=(i,))
+                   for i in range(full.num_blocks)))
+    assert not torch.allclose(mk(batch, a), sl(batch, a), atol=1e-4)
+    torch.testing.assert_close(mk(batch, _widest(full, a)), sl(batch, _widest(full, a)), rtol=1e-4, atol=1e-4)
+
+
+def test_mask_mode_has_no_standalone_twin_and_rejects_unknown_modes(splits):
+    space = make_space("nasrec-small", "tiny")
+    mk = SuperNet(splits.schema, space, sharing="mask")
+    with pytest.raises(ValueError, match="sharing='slice'"):
+        mk.extract(space.sample(0))
+    with pytest.raises(ValueError, match="sharing must be one of"):
+        SuperNet(splits.schema, space, sharing="prune")
+
+
+@pytest.mark.parametrize("sharing", ["slice", "mask"])
+def test_dense_to_sparse_merger_reads_the_dense_output_before_the_fm_term(splits, sharing):
+    """NASRec projects the operators' dense output into tokens, then adds the FM term to the dense output."""
+    space = make_space("nasrec-small", "tiny", num_blocks=1)
+    sn = SuperNet(splits.schema, space, sharing=sharing)
+    _shake(sn, 3)
+    t = space.sparse_dims[0]
+    arch = Arch((BlockChoice("fc", "efc", space.dense_dims[1], t, dense_in=(0,), sparse_in=(0,),
+                             dense_to_sparse=True, sparse_to_dense=True),))
+    batch = splits.train.batch(slice(0, 8))
+    before = sn.body(batch, arch)
+    with torch.no_grad():
+        sn.blocks[0].fm_merge.linear.weight.mul_(3.0)
+    after = sn.body(batch, arch)
+    n_tok = space.max_tokens if sharing == "mask" else t
+    torch.testing.assert_close(after.sparse[:, n_tok:], before.sparse[:, n_tok:])  # merger tokens: untouched
+    assert not torch.allclose(after.dense, before.dense)
+
+
+def test_attention_keeps_nasrecs_two_units_per_head():
+    assert make_space("nasrec-full").attn_heads == 8 and make_space("nasrec-full").emb_dim == 16
+    tiny = make_space("nasrec-full", "tiny")
+    assert tiny.emb_dim // tiny.attn_heads == 2

@@ -12,8 +12,9 @@ does not read are empty (``dense_in`` is empty for the binary ops Sum/Gating, ``
 for the unary ones), so two architectures that compute the same function compare, hash and encode equal.
 
 The fixed-length integer encoding (:meth:`SearchSpace.encode`) is what FGPS, the predictor and the
-Hamming distance work on: per block, one bit per possible source for the dense and the sparse inputs
-(the paper's connection bit-vectors), then the left/right source, operator, width and merger indices.
+Hamming distance work on. It follows NASRec's ``Tokenizer`` (the encoding the FGPS paper uses): per block four
+source masks of ``num_blocks`` bits (dense, sparse, left, right), then per block one bit per operator, the two
+width indices and a one-hot pair per merger: 7 x (28 + 6 + 2 + 4) = 280 positions for NASRec-Full.
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ class SearchSpace:
     emb_dim: int = 16
     max_sources: int | None = 4
     ds_tokens: int = 8  # tokens the dense->sparse merger adds (NASRec: 8)
-    attn_heads: int = 2
+    attn_heads: int = 8  # NASRec: nn.MultiheadAttention(16, 8 heads), 2 units per head
 
     def __post_init__(self):
         bad = [o for o in self.dense_ops if o not in DENSE_OPS] + [o for o in self.sparse_ops if o not in SPARSE_OPS]
@@ -291,51 +292,112 @@ class SearchSpace:
         return arch
 
     # ----------------------------------------------------------- encoding
+    # NASRec's Tokenizer layout (nasrec/searcher/tokenizer.py): first the macro part, per block four n-bit source
+    # masks (dense, sparse, left, right; n = num_blocks), then the micro part, per block one bit per operator
+    # (dense ops, then sparse ops), the dense- and sparse-width indices and a one-hot pair for each merger.
+    # 7 blocks x (28 + 6 + 2 + 4) = 280 positions for NASRec-Full, as the FGPS paper states.
+    @property
+    def n_ops(self) -> int:
+        return len(self.dense_ops) + len(self.sparse_ops)
+
+    @property
+    def macro_len(self) -> int:
+        return 4 * self.num_blocks * self.num_blocks
+
+    @property
+    def micro_block_len(self) -> int:
+        return self.n_ops + 2 + 4
+
     @property
     def block_encoding_len(self) -> int:
-        return 2 * self.num_blocks + 8
+        """Positions per block: 4 source masks, the operator bits, two width indices, two one-hot merger pairs."""
+        return 4 * self.num_blocks + self.micro_block_len
 
     @property
     def encoding_len(self) -> int:
         return self.num_blocks * self.block_encoding_len
 
+    def encoding_fields(self) -> list[tuple[int, str, int]]:
+        """(block, field, index) of every encoding position, in order: what each of the positions means."""
+        n, out = self.num_blocks, []
+        for i in range(n):
+            for f in ("dense_in", "sparse_in", "left", "right"):
+                out += [(i, f, s) for s in range(n)]
+        for i in range(n):
+            out += [(i, "op:" + o, 0) for o in self.dense_ops + self.sparse_ops]
+            out += [(i, "dense_dim", 0), (i, "sparse_dim", 0)]
+            out += [(i, "dense_to_sparse", v) for v in (0, 1)] + [(i, "sparse_to_dense", v) for v in (0, 1)]
+        return out
+
     def cardinalities(self) -> np.ndarray:
-        """Number of symbols each encoding position can take (for embedding tables and max entropy)."""
-        n = self.num_blocks
-        per = [2] * (2 * n) + [n + 1, n + 1, len(self.dense_ops), len(self.sparse_ops),
-                                len(self.dense_dims), len(self.sparse_dims), 2, 2]
-        return np.array(per * n, dtype=np.int64)
+        """Number of symbols each encoding position can take (for embedding tables)."""
+        n, per = self.num_blocks, [2] * self.n_ops + [len(self.dense_dims), len(self.sparse_dims), 2, 2, 2, 2]
+        return np.array([2] * self.macro_len + per * n, dtype=np.int64)
+
+    def reachable_symbols(self) -> np.ndarray:
+        """Symbols a position can actually take over the space (1 = constant): sources a block cannot read yet,
+        block 0's sparse input (always the stem) and the bit of an operator kind with a single choice are fixed."""
+        n, out = self.num_blocks, []
+        for i in range(n):
+            for f in ("dense_in", "sparse_in", "left", "right"):
+                for s in range(n):
+                    fixed = s > i or (f == "sparse_in" and i == 0)
+                    out.append(1 if fixed else 2)
+        for i in range(n):
+            out += [2 if len(self.dense_ops) > 1 else 1] * len(self.dense_ops)
+            out += [2 if len(self.sparse_ops) > 1 else 1] * len(self.sparse_ops)
+            out += [len(self.dense_dims), len(self.sparse_dims), 2, 2, 2, 2]
+        return np.array(out, dtype=np.int64)
 
     def encode(self, arch: Arch) -> np.ndarray:
-        """Fixed-length int vector: per block, dense/sparse connection bits, left+1, right+1, op/width/merger indices."""
+        """NASRec's tokenizer vector (0/1 masks and bits, width indices). Canonical: an operator's unread inputs
+        stay empty (a unary op has no left/right bits, a binary op no dense_in bits), so equal functions encode equal."""
         n = self.num_blocks
         out = np.zeros(self.encoding_len, dtype=np.int64)
         for i, b in enumerate(arch.blocks):
-            o = i * self.block_encoding_len
+            o = 4 * n * i
             for s in b.dense_in:
                 out[o + s] = 1
             for s in b.sparse_in:
                 out[o + n + s] = 1
-            out[o + 2 * n: o + 2 * n + 8] = (
-                b.left + 1, b.right + 1, self.dense_ops.index(b.dense_op), self.sparse_ops.index(b.sparse_op),
-                self.dense_dims.index(b.dense_dim), self.sparse_dims.index(b.sparse_dim),
-                int(b.dense_to_sparse), int(b.sparse_to_dense),
-            )
+            if b.left >= 0:
+                out[o + 2 * n + b.left] = 1
+            if b.right >= 0:
+                out[o + 3 * n + b.right] = 1
+            m = self.macro_len + i * self.micro_block_len
+            out[m + self.dense_ops.index(b.dense_op)] = 1
+            out[m + len(self.dense_ops) + self.sparse_ops.index(b.sparse_op)] = 1
+            m += self.n_ops
+            out[m:m + 6] = (self.dense_dims.index(b.dense_dim), self.sparse_dims.index(b.sparse_dim),
+                            int(not b.dense_to_sparse), int(b.dense_to_sparse),
+                            int(not b.sparse_to_dense), int(b.sparse_to_dense))
         return out
 
     def decode(self, code: Sequence[int]) -> Arch:
         code = np.asarray(code, dtype=np.int64)
         if code.shape != (self.encoding_len,):
             raise ValueError(f"encoding must have length {self.encoding_len} for space {self.name!r}, got shape {code.shape}")
-        n, blocks = self.num_blocks, []
+        n, nd, blocks = self.num_blocks, len(self.dense_ops), []
         for i in range(n):
-            c = code[i * self.block_encoding_len:(i + 1) * self.block_encoding_len]
-            left, right, do, so, dd, sd, ds, fm = (int(v) for v in c[2 * n:])
+            mac = code[4 * n * i: 4 * n * (i + 1)].reshape(4, n)
+            mic = code[self.macro_len + i * self.micro_block_len: self.macro_len + (i + 1) * self.micro_block_len]
+            dops, sops = np.flatnonzero(mic[:nd]), np.flatnonzero(mic[nd:self.n_ops])
+            if len(dops) != 1 or len(sops) != 1:
+                raise ValueError(f"block {i}: exactly one dense and one sparse operator bit must be set, got {mic[:self.n_ops]}")
+            dd, sd, ds0, ds1, fm0, fm1 = (int(v) for v in mic[self.n_ops:])
+            if ds0 + ds1 != 1 or fm0 + fm1 != 1:
+                raise ValueError(f"block {i}: merger fields must be one-hot pairs, got {[ds0, ds1]} and {[fm0, fm1]}")
+            lr = []
+            for row in (2, 3):
+                hot = np.flatnonzero(mac[row])
+                if len(hot) > 1:
+                    raise ValueError(f"block {i}: the {'left' if row == 2 else 'right'} mask has {len(hot)} bits set")
+                lr.append(int(hot[0]) if len(hot) else -1)
             blocks.append(BlockChoice(
-                dense_op=self.dense_ops[do], sparse_op=self.sparse_ops[so],
+                dense_op=self.dense_ops[int(dops[0])], sparse_op=self.sparse_ops[int(sops[0])],
                 dense_dim=self.dense_dims[dd], sparse_dim=self.sparse_dims[sd],
-                dense_in=tuple(int(s) for s in np.flatnonzero(c[:n])), sparse_in=tuple(int(s) for s in np.flatnonzero(c[n:2 * n])),
-                left=left - 1, right=right - 1, dense_to_sparse=bool(ds), sparse_to_dense=bool(fm)))
+                dense_in=tuple(int(s) for s in np.flatnonzero(mac[0])), sparse_in=tuple(int(s) for s in np.flatnonzero(mac[1])),
+                left=lr[0], right=lr[1], dense_to_sparse=bool(ds1), sparse_to_dense=bool(fm1)))
         return self.validate(Arch(tuple(blocks)))
 
     def encode_many(self, archs: Sequence[Arch]) -> np.ndarray:
@@ -343,30 +405,22 @@ class SearchSpace:
 
     def max_entropy(self) -> float:
         """Entropy (nats) of a set spread uniformly over every position's reachable symbols."""
-        n, total = self.num_blocks, 0.0
-        card = self.cardinalities()
-        for i in range(n):
-            o = i * self.block_encoding_len
-            for p in range(self.block_encoding_len):
-                if p < 2 * n and (p % n) > i:
-                    continue  # a source that does not exist yet for block i: always 0
-                k = card[o + p]
-                if p in (2 * n, 2 * n + 1):
-                    k = i + 2  # none, or one of the i+1 sources
-                total += math.log(k)
-        return total
+        return float(np.log(self.reachable_symbols()).sum())
+
+    def block_count(self, i: int) -> int:
+        """Exact number of canonical choices for block ``i`` (connection cap included)."""
+        n = i + 1
+        subsets = sum(math.comb(n, k) for k in range(1, self._cap(n) + 1))
+        per_op = sum(n * n if op in BINARY_DENSE_OPS else subsets for op in self.dense_ops)
+        return per_op * subsets * len(self.sparse_ops) * len(self.dense_dims) * len(self.sparse_dims) * 4
+
+    def size(self) -> int:
+        """Exact number of canonical architectures (distinct encodings), blocks the head does not read included."""
+        return math.prod(self.block_count(i) for i in range(self.num_blocks))
 
     def size_log10(self) -> float:
-        """log10 of the number of canonical architectures (connection cap included)."""
-        total = 0.0
-        for i in range(self.num_blocks):
-            n = i + 1
-            subsets = sum(math.comb(n, k) for k in range(1, self._cap(n) + 1))
-            per_op = 0
-            for op in self.dense_ops:
-                per_op += n * n if op in BINARY_DENSE_OPS else subsets
-            total += math.log10(per_op * subsets * len(self.sparse_ops) * len(self.dense_dims) * len(self.sparse_dims) * 4)
-        return total
+        """log10 of :meth:`size`."""
+        return sum(math.log10(self.block_count(i)) for i in range(self.num_blocks))
 
 
 def distance(space: SearchSpace, a: Arch, b: Arch) -> int:
@@ -385,7 +439,8 @@ def nasrec_small(**overrides) -> SearchSpace:
 
 
 # Widths small enough for a 2-core CPU; the op sets are the paper's.
-TINY = dict(num_blocks=4, dense_dims=(8, 16, 32), sparse_dims=(4, 8), emb_dim=8, ds_tokens=2, attn_heads=2)
+# Attention keeps NASRec's 2 units per head (emb_dim 8 / 4 heads).
+TINY = dict(num_blocks=4, dense_dims=(8, 16, 32), sparse_dims=(4, 8), emb_dim=8, ds_tokens=2, attn_heads=4)
 
 
 def make_space(name: str, scale: str = "paper", **overrides) -> SearchSpace:

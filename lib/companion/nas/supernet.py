@@ -25,10 +25,20 @@ name                       what                                                 
 =========================  ===========================================================  ===============
 
 Every weight is an ordinary ``nn.Linear``/``nn.Embedding``/``nn.LayerNorm``. The standalone model calls
-the modules themselves, so swapping a module by name (e.g. for a fake-quantized one) takes effect. The
-supernet slices ``module.weight``/``module.bias`` (the first ``d`` output rows, the columns of the
-selected sources); a ``torch.nn.utils.parametrize`` parametrization on ``weight`` therefore also applies
-inside the supernet. :func:`linear_roles` lists every linear layer with its block and operator.
+the modules themselves, so swapping a module by name (e.g. for a fake-quantized one) takes effect.
+:func:`linear_roles` lists every linear layer with its block and operator.
+
+Two ways to share weights between paths (``SuperNet(..., sharing=...)``):
+
+* ``"slice"`` (default): a width-``d`` operator uses the first ``d`` output rows of the widest weight and
+  normalises over those ``d`` units only, so a path computes *exactly* what its standalone model computes
+  (:meth:`SuperNet.extract`), and costs what the path costs. A ``torch.nn.utils.parametrize``
+  parametrization on ``weight`` also applies inside the supernet.
+* ``"mask"``: NASRec's masked full-width computation (``nasrec/supernet/modules.py``, ``ElasticLinear``):
+  every operator computes all units, LayerNorm normalises over all of them, the activation runs, and a 0/1
+  mask keeps the first ``d``. Downstream layers read the zeros. Attention attends over the masked (zero)
+  tokens too and masks again after its FFN, as NASRec does. The normalisation statistics therefore depend on
+  units the path does not own, so no standalone model equals a masked path (``extract`` refuses).
 """
 from __future__ import annotations
 
@@ -74,6 +84,19 @@ def _ln(n: int, on: bool) -> nn.Module:
     return nn.LayerNorm(n) if on else nn.Identity()
 
 
+def _keep(y: torch.Tensor, d: int | None, dim: int = -1) -> torch.Tensor:
+    """NASRec's width mask: zero every unit of ``dim`` from ``d`` on (no-op when ``d`` is None or the full width)."""
+    if d is None or d >= y.shape[dim]:
+        return y
+    shape = [1] * y.dim()
+    shape[dim] = y.shape[dim]
+    mask = (torch.arange(y.shape[dim], device=y.device) < d).to(y.dtype).view(shape)
+    return y * mask
+
+
+SHARING = ("slice", "mask")
+
+
 @dataclass
 class Feat:
     """One source's output: dense [B, w] and tokens [B, t, E]; ``tokens`` excludes the ``ds`` merger tokens."""
@@ -91,7 +114,9 @@ class FCOp(nn.Module):
         super().__init__()
         self.linear, self.norm = nn.Linear(d_in, d_out), _ln(d_out, ln)
 
-    def forward(self, x, d=None, cols=None):
+    def forward(self, x, d=None, cols=None, mask=False):
+        if mask:
+            return _keep(F.relu(self.norm(_lin(self.linear, x, None, cols))), d)
         return F.relu(_norm(self.norm, _lin(self.linear, x, d, cols), d))
 
 
@@ -102,10 +127,12 @@ class GatingOp(nn.Module):
         super().__init__()
         self.gate, self.proj, self.norm = nn.Linear(w_left, w_mid), nn.Linear(w_mid, d_out), _ln(d_out, ln)
 
-    def forward(self, left, right, d=None, sliced=False):
+    def forward(self, left, right, d=None, sliced=False, mask=False):
         m = max(left.shape[1], right.shape[1])
         g = torch.sigmoid(_lin(self.gate, left, m if sliced else None, left.shape[1] if sliced else None))
         y = g * F.pad(right, (0, m - right.shape[1]))
+        if mask:
+            return _keep(self.norm(_lin(self.proj, y, None, m)), d)
         return _norm(self.norm, _lin(self.proj, y, d, m if sliced else None), d)
 
 
@@ -114,9 +141,11 @@ class SumOp(nn.Module):
         super().__init__()
         self.proj, self.norm = nn.Linear(w_mid, d_out), _ln(d_out, ln)
 
-    def forward(self, left, right, d=None, sliced=False):
+    def forward(self, left, right, d=None, sliced=False, mask=False):
         m = max(left.shape[1], right.shape[1])
         y = F.pad(left, (0, m - left.shape[1])) + F.pad(right, (0, m - right.shape[1]))
+        if mask:
+            return _keep(self.norm(_lin(self.proj, y, None, m)), d)
         return _norm(self.norm, _lin(self.proj, y, d, m if sliced else None), d)
 
 
@@ -133,19 +162,22 @@ def _pairwise(x: torch.Tensor) -> torch.Tensor:
 
 
 class DotOp(nn.Module):
-    """Dot-Product with operator balancing: tokens are first projected to ``k = ceil(sqrt(2 * max_dense))``."""
+    """Dot-Product with operator balancing: the dense inputs become one token (projection + LayerNorm over E),
+    the tokens are projected along the token axis to ``k = ceil(sqrt(2 * max_dense))`` (+ LayerNorm over the
+    k tokens), then every pairwise dot product is projected to the dense width (NASRec's ``DotProduct``)."""
 
     def __init__(self, d_in, t_in, k, emb, d_out, ln):
         super().__init__()
         self.k = k
-        self.dense_proj = nn.Linear(d_in, emb)
-        self.token_proj = nn.Linear(t_in, k)
+        self.dense_proj, self.dense_norm = nn.Linear(d_in, emb), _ln(emb, ln)
+        self.token_proj, self.token_norm = nn.Linear(t_in, k), _ln(k, ln)
         self.proj, self.norm = nn.Linear((k + 1) * k // 2, d_out), _ln(d_out, ln)
 
-    def forward(self, xd, xs, d=None, dcols=None, tcols=None):
-        tok = _lin(self.dense_proj, xd, None, dcols).unsqueeze(1)
-        x = torch.cat([tok, _token_linear(self.token_proj, xs, None, tcols)], 1)
-        return _norm(self.norm, _lin(self.proj, _pairwise(x), d), d)
+    def forward(self, xd, xs, d=None, dcols=None, tcols=None, mask=False):
+        tok = self.dense_norm(_lin(self.dense_proj, xd, None, dcols)).unsqueeze(1)
+        xt = self.token_norm(_lin(self.token_proj, xs.transpose(1, 2), None, tcols)).transpose(1, 2)
+        y = _lin(self.proj, _pairwise(torch.cat([tok, xt], 1)), None if mask else d)
+        return _keep(self.norm(y), d) if mask else _norm(self.norm, y, d)
 
 
 class EFCOp(nn.Module):
@@ -153,7 +185,9 @@ class EFCOp(nn.Module):
         super().__init__()
         self.linear, self.norm = nn.Linear(t_in, t_out), _ln(t_out, ln)
 
-    def forward(self, xs, t=None, cols=None):
+    def forward(self, xs, t=None, cols=None, mask=False):
+        if mask:
+            return _keep(F.relu(self.norm(_lin(self.linear, xs.transpose(1, 2), None, cols))), t).transpose(1, 2)
         y = _lin(self.linear, xs.transpose(1, 2), t, cols)
         return F.relu(_norm(self.norm, y, t)).transpose(1, 2)
 
@@ -169,13 +203,17 @@ class AttnOp(nn.Module):
         self.norm1, self.norm2 = _ln(emb, ln), _ln(emb, ln)
         self.ffn1, self.ffn2 = nn.Linear(emb, emb), nn.Linear(emb, emb)
 
-    def forward(self, xs, t=None, cols=None):
-        x = _norm(self.token_norm, _lin(self.token_proj, xs.transpose(1, 2), t, cols), t).transpose(1, 2)
+    def forward(self, xs, t=None, cols=None, mask=False):
+        if mask:  # NASRec: project to all tokens, normalise, mask; attend over every token; mask again
+            x = _keep(self.token_norm(_lin(self.token_proj, xs.transpose(1, 2), None, cols)), t).transpose(1, 2)
+        else:
+            x = _norm(self.token_norm, _lin(self.token_proj, xs.transpose(1, 2), t, cols), t).transpose(1, 2)
         b, n, e = x.shape
         split = lambda z: z.view(b, n, self.heads, e // self.heads).transpose(1, 2)  # noqa: E731
         a = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)))
         x = self.norm1(x + self.o(a.transpose(1, 2).reshape(b, n, e)))
-        return self.norm2(x + self.ffn2(F.relu(self.ffn1(x))))
+        x = self.norm2(x + self.ffn2(F.relu(self.ffn1(x))))
+        return _keep(x, t, dim=1) if mask else x
 
 
 class DSMerge(nn.Module):
@@ -198,8 +236,10 @@ class FMMerge(nn.Module):
         super().__init__()
         self.linear, self.norm = nn.Linear(emb, d_out), _ln(d_out, ln)
 
-    def forward(self, ys, d=None):
+    def forward(self, ys, d=None, mask=False):
         s = ys.sum(1)
+        if mask:
+            return _keep(self.norm(_lin(self.linear, s * s - (ys * ys).sum(1))), d)
         return _norm(self.norm, _lin(self.linear, s * s - (ys * ys).sum(1), d), d)
 
 
@@ -213,10 +253,14 @@ class ChoiceBlock(nn.Module):
     with a choice it holds exactly that choice's modules at exact sizes."""
 
     def __init__(self, space: SearchSpace, index: int, stem_w: int, n_sparse: int, choice: BlockChoice | None = None,
-                 in_dense: int | None = None, in_tokens: int | None = None, layernorm: bool = True):
+                 in_dense: int | None = None, in_tokens: int | None = None, layernorm: bool = True,
+                 sharing: str = "slice"):
         super().__init__()
+        if sharing not in SHARING:
+            raise ValueError(f"sharing must be one of {SHARING}, got {sharing!r}")
         s, i, E, ln = space, index, space.emb_dim, layernorm
         self.space, self.index, self.stem_w, self.n_sparse, self.fixed = space, index, stem_w, n_sparse, choice
+        self.sharing = sharing
         self.k = math.ceil(math.sqrt(2 * s.max_dense))
         slot_t = s.max_tokens + s.ds_tokens
         if choice is None:  # supernet: inputs laid out as every source at its widest
@@ -268,6 +312,7 @@ class ChoiceBlock(nn.Module):
 
     def forward(self, feats: list[Feat], c: BlockChoice) -> Feat:
         sliced = self.fixed is None
+        mk = sliced and self.sharing == "mask"
         dev = feats[0].dense.device
         d, t = (c.dense_dim, c.sparse_dim) if sliced else (None, None)
         xs = torch.cat([feats[j].sparse for j in c.sparse_in], 1)
@@ -281,21 +326,24 @@ class ChoiceBlock(nn.Module):
         yd = 0
         for op in dense_ops:
             if op == "fc":
-                yd = yd + self.fc(xd, d, dcols)
+                yd = yd + self.fc(xd, d, dcols, mk)
             elif op == "dot":
-                yd = yd + self.dot(xd, xs, d, dcols, tcols)
+                yd = yd + self.dot(xd, xs, d, dcols, tcols, mk)
             else:
-                yd = yd + getattr(self, op)(feats[c.left].dense, feats[c.right].dense, d, sliced)
+                yd = yd + getattr(self, op)(feats[c.left].dense, feats[c.right].dense, d, sliced, mk)
         ys = 0
         for op in sparse_ops:
-            ys = ys + getattr(self, op)(xs, t, tcols)
-        if c.sparse_to_dense:
-            yd = yd + self.fm_merge(ys, d)
+            ys = ys + getattr(self, op)(xs, t, tcols, mk)
         n_ds = 0
-        if c.dense_to_sparse:
+        if c.dense_to_sparse:  # NASRec projects the operators' dense output, before the FM term is added
             extra = self.ds_merge(yd, sliced)
             n_ds = extra.shape[1]
+        if c.sparse_to_dense:
+            yd = yd + self.fm_merge(ys, d, mk)
+        if c.dense_to_sparse:
             ys = torch.cat([ys, extra], 1)
+        if mk:  # masked outputs keep the full width: downstream layers read the zeros
+            return Feat(yd, ys, yd.shape[1], self.space.max_tokens, n_ds)
         return Feat(yd, ys, c.dense_dim, c.sparse_dim, n_ds)
 
 
@@ -323,10 +371,12 @@ class SuperNet(_Base):
     path itself costs.
     """
 
-    def __init__(self, schema: Schema, space: SearchSpace, layernorm: bool = True):
+    def __init__(self, schema: Schema, space: SearchSpace, layernorm: bool = True, sharing: str = "slice"):
         super().__init__(schema, space)
-        self.layernorm = layernorm
-        self.blocks = nn.ModuleList(ChoiceBlock(space, i, self.stem_w, self.n_sparse, layernorm=layernorm)
+        if sharing not in SHARING:
+            raise ValueError(f"sharing must be one of {SHARING}, got {sharing!r}")
+        self.layernorm, self.sharing = layernorm, sharing
+        self.blocks = nn.ModuleList(ChoiceBlock(space, i, self.stem_w, self.n_sparse, layernorm=layernorm, sharing=sharing)
                                     for i in range(space.num_blocks))
         self.slot_t = space.max_tokens + space.ds_tokens
         self.head = nn.Linear(space.max_dense + self.slot_t * space.emb_dim, 1)
@@ -366,6 +416,9 @@ class SuperNet(_Base):
     def extract(self, arch: Arch, layernorm: bool | None = None) -> "NASRecNet":
         """A standalone model of ``arch`` holding a copy of the supernet's weights on that path."""
         global _RECORDER
+        if self.sharing != "slice":
+            raise ValueError(f"extract() needs sharing='slice': with sharing={self.sharing!r} a path's LayerNorms see "
+                             "units it does not own, so no standalone model computes the same function")
         self.space.validate(arch)
         model = NASRecNet(self.schema, self.space, arch, layernorm=self.layernorm if layernorm is None else layernorm)
         if model.layernorm != self.layernorm:
@@ -427,9 +480,10 @@ class NASRecNet(_Base):
         return self.head(torch.cat([last.dense, last.sparse.flatten(1)], 1)).squeeze(-1)
 
 
-def build(schema: Schema, space: SearchSpace, arch: Arch | None = None, layernorm: bool = True) -> nn.Module:
+def build(schema: Schema, space: SearchSpace, arch: Arch | None = None, layernorm: bool = True,
+          sharing: str = "slice") -> nn.Module:
     """``SuperNet`` when ``arch`` is None, else a freshly initialised standalone ``NASRecNet``."""
-    return SuperNet(schema, space, layernorm) if arch is None else NASRecNet(schema, space, arch, layernorm)
+    return SuperNet(schema, space, layernorm, sharing) if arch is None else NASRecNet(schema, space, arch, layernorm)
 
 
 _OP_OF_CHILD = {"fc": "fc", "gating": "gating", "sum": "sum", "dot": "dot", "efc": "efc", "attn": "attn",

@@ -11,6 +11,10 @@ The path set of the second shot is what the strategies differ in:
 * ``uniform``: no set; the second shot keeps NASRec's uniform sampling (one-shot NASRec with the same budget);
 * ``quality``: the ``n_paths`` best paths by predicted log loss;
 * ``fgps``: Algorithm 1 over the tail-cut pool.
+
+Besides the three sets, every seed records the controls of the diversity claim (:attr:`TwoShotResult.diversity`):
+``diversity_draws`` random same-size subsets of the same pool and as many uniform draws from the whole space,
+each with its entropy and the mean *predicted* log loss of its paths, next to the pool's own mean.
 """
 from __future__ import annotations
 
@@ -74,6 +78,10 @@ class TwoShotConfig:
     top_k: int = 15
     scratch: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=256, lr=1e-3, monitor="logloss", patience=1))
     strategies: tuple[str, ...] = STRATEGIES
+    # controls of the diversity claim: random same-size subsets of the pool, and uniform draws from the space
+    diversity_draws: int = 20
+    # weight sharing of both supernets: "slice" (exact subnets) or "mask" (NASRec's masked full-width computation)
+    sharing: str = "slice"
     progress: bool = True
     device: str = "cpu"  # supernets, scoring and from-scratch training
 
@@ -81,8 +89,10 @@ class TwoShotConfig:
         bad = [s for s in self.strategies if s not in STRATEGIES]
         if bad:
             raise ValueError(f"unknown strategies {bad}; choose from {STRATEGIES}")
+        if self.sharing not in ("slice", "mask"):
+            raise ValueError(f"sharing must be 'slice' or 'mask', got {self.sharing!r}")
         for name in ("first_shot_steps", "second_shot_steps", "predictor_paths", "pool_population", "n_paths",
-                     "ea_population", "top_k"):
+                     "ea_population", "top_k", "diversity_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -111,6 +121,7 @@ class TwoShotResult:
     scratch: pd.DataFrame  # one row per (candidate, strategy): supernet score, from-scratch valid/test log loss
     summary: pd.DataFrame  # one row per strategy
     timings: dict[str, float]
+    diversity: pd.DataFrame = None  # one row per (set, draw): entropy, mean Hamming, mean predicted log loss
 
     def find(self, function_key: str) -> Arch:
         """The architecture with this function key among everything the searches evaluated."""
@@ -142,7 +153,7 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
         t = now
 
     torch.manual_seed(seed)
-    first = SuperNet(splits.schema, space)
+    first = SuperNet(splits.schema, space, sharing=cfg.sharing)
     first_hist = train_supernet(first, splits, cfg.supernet_cfg(cfg.first_shot_steps, seed, first=True), desc=f"first shot (seed {seed})")
     tick("first_shot")
 
@@ -176,9 +187,18 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
     pool, pred, codes = [pool[i] for i in keep], pred[keep], codes[keep]
     n_paths = min(cfg.n_paths, len(pool))
     sel_fgps, trace = fgps_select(codes, n_paths, cfg.fgps_batch, cfg.fgps_k, seed=seed, trace=True)
-    uniform_draw = [space.sample(rng) for _ in range(n_paths)]
-    path_sets = {"uniform": uniform_draw, "quality": [pool[i] for i in quality_topk(pred, n_paths)],
-                 "fgps": [pool[i] for i in sel_fgps], "pool_random": [pool[i] for i in random_subset(len(pool), n_paths, seed)]}
+    uniform_draws = [[space.sample(rng) for _ in range(n_paths)] for _ in range(cfg.diversity_draws)]
+    pool_draws = [random_subset(len(pool), n_paths, seed=[seed, d]) for d in range(cfg.diversity_draws)]
+    sel_quality = quality_topk(pred, n_paths)
+    path_sets = {"uniform": uniform_draws[0], "quality": [pool[i] for i in sel_quality],
+                 "fgps": [pool[i] for i in sel_fgps], "pool_random": [pool[i] for i in pool_draws[0]]}
+    div = [_set_row("fgps", 0, codes[sel_fgps], pred[sel_fgps]), _set_row("quality", 0, codes[sel_quality], pred[sel_quality]),
+           _set_row("pool", 0, codes, pred)]
+    div += [_set_row("pool_random", d, codes[ix], pred[ix]) for d, ix in enumerate(pool_draws)]
+    for d, archs in enumerate(uniform_draws):
+        uc = space.encode_many(archs)
+        div.append(_set_row("uniform", d, uc, predictor.predict(uc)))
+    diversity = pd.DataFrame(div).assign(seed=seed)
     tick("path_sets")
 
     searches, scores = {}, {}
@@ -228,6 +248,7 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
             "strategy": strat, "seed": seed,
             "path_set_entropy": set_entropy(space.encode_many(ps)),
             "path_set_mean_hamming": mean_pairwise_hamming(space.encode_many(ps[:500])),
+            "path_set_pred_logloss": float(diversity[(diversity.set == strat) & (diversity.draw == 0)].pred_logloss.iloc[0]),
             "search_best_supernet_logloss": searches[strat].best[1],
             "kendall_tau": float(tau), "spearman_rho": float(rho),
             "best_by_supernet_test_logloss": float(by_super.scratch_test_logloss),
@@ -236,7 +257,32 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
             "final_key": by_valid.key,
         })
     summary = pd.DataFrame(summary)
-    return TwoShotResult(seed, space, first_hist, report, pool, pred, path_sets, trace, searches, scratch, summary, times)
+    return TwoShotResult(seed, space, first_hist, report, pool, pred, path_sets, trace, searches, scratch, summary, times,
+                         diversity)
+
+
+def _set_row(name: str, draw: int, codes: np.ndarray, predicted: np.ndarray) -> dict:
+    return {"set": name, "draw": draw, "paths": len(codes), "entropy": set_entropy(codes),
+            "mean_hamming": mean_pairwise_hamming(codes[:500]), "pred_logloss": float(np.mean(predicted))}
+
+
+def diversity_table(results: list[TwoShotResult]) -> pd.DataFrame:
+    """Per seed and set: mean entropy and mean predicted log loss over the draws, with the draws' spread.
+
+    Sets: ``fgps``, ``quality`` (one set each), ``pool`` (the whole tail-cut pool), ``pool_random`` and
+    ``uniform`` (``diversity_draws`` draws each). ``pred_gap_vs_pool``: how much worse (> 0) the set's mean
+    predicted log loss is than the pool's: the quality the set gives up.
+    """
+    rows = []
+    for r in results:
+        d = r.diversity
+        pool_ll = float(d[d.set == "pool"].pred_logloss.iloc[0])
+        for name, g in d.groupby("set", sort=False):
+            rows.append({"seed": r.seed, "set": name, "draws": len(g), "paths": int(g.paths.iloc[0]),
+                         "entropy": g.entropy.mean(), "entropy_sd": g.entropy.std(ddof=1) if len(g) > 1 else 0.0,
+                         "mean_hamming": g.mean_hamming.mean(), "pred_logloss": g.pred_logloss.mean(),
+                         "pred_gap_vs_pool": g.pred_logloss.mean() - pool_ll})
+    return pd.DataFrame(rows)
 
 
 def op_usage(archs: list[Arch]) -> pd.DataFrame:
