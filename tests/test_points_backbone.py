@@ -109,3 +109,23 @@ def test_build_segmenter_mirrors_the_encoder_and_is_seeded():
     b = build_segmenter(6, 13, channels=[8, 16], depths=[1, 1], mixer="mamba", patch_size=64, d_state=4, seed=3)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     assert len(a.enc) == 2 and len(a.dec) == 1
+
+
+def test_training_budget_counts_cpu_not_waiting(monkeypatch):
+    """The budget is CPU seconds: a tiny one stops after the first epoch (and says so); wall-clock time spent
+    waiting (a busy shared machine, simulated by sleeping in every step) does not count against it."""
+    import time
+
+    rooms = make_rooms(3, seed=5, n_points=1200)
+    torch.manual_seed(0)
+    model = PointSegmenter(6, 13, mixer="attention", patch_size=64, **SMALL)
+    tiny = SegConfig(epochs=3, batch_rooms=2, lr=0.01, grid_size=0.3, seed=0, max_seconds=1e-6)
+    res = fit_segmentation(model, rooms[:2], rooms[2:], 13, tiny, desc="test")
+    assert res.stopped_early and res.epochs_run == 1
+    import companion.points.train as tr
+
+    real = tr.collate
+    monkeypatch.setattr(tr, "collate", lambda v: (time.sleep(0.5), real(v))[1])
+    roomy = SegConfig(epochs=3, batch_rooms=2, lr=0.01, grid_size=0.3, seed=0, max_seconds=1.0)
+    res = fit_segmentation(model, rooms[:2], rooms[2:], 13, roomy, desc="test")
+    assert not res.stopped_early and res.epochs_run == 3 and res.train_seconds > 1.5

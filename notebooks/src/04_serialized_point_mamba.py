@@ -38,7 +38,7 @@ channels = None  # list: encoder channels per stage
 depths = None  # list: encoder blocks per stage
 patch_size = None  # int≥8: points per serialized patch (Mamba window)
 d_state = None  # int≥1: Mamba state size N
-train_budget_s = None  # float>0: wall-clock cap per model's training (stops early and says so; None keeps runs reproducible)
+train_budget_s = None  # float>0: CPU-seconds cap per model's training (stops early and says so; None: no cap)
 scaling_tokens = None  # list: sequence lengths L for timing the mixer and one block alone
 scaling_width = None  # int≥8: channels of the mixer/block in the scaling scan (same for attention and BiMamba)
 scaling_repeats = None  # int≥1: timed repeats per size (the median is kept; one untimed warm-up before)
@@ -70,8 +70,8 @@ PRESETS = {
                   channels=[16, 32, 48], depths=[1, 1, 1], patch_size=256, d_state=8, train_budget_s=None,
                   scaling_tokens=[2000, 2828, 4000, 5657, 8000, 11314], scaling_width=32, scaling_repeats=3,
                   scaling_cap_s=None, backbone_points=[4000]),
-    "laptop": dict(n_seeds=3, n_rooms=14, room_points=4000, grid_size=0.08, epochs=8, batch_rooms=2, lr=0.005,
-                   channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16, train_budget_s=200.0,
+    "laptop": dict(n_seeds=3, n_rooms=12, room_points=4000, grid_size=0.08, epochs=6, batch_rooms=2, lr=0.005,
+                   channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16, train_budget_s=300.0,
                    scaling_tokens=[2000, 2828, 4000, 5657, 8000, 11314, 16000, 32000, 65536], scaling_width=32,
                    scaling_repeats=5, scaling_cap_s=20.0, backbone_points=[8000, 16000]),
     "paper": dict(n_seeds=3, n_rooms=272, room_points=200000, grid_size=0.02, epochs=3000, batch_rooms=12, lr=0.006,

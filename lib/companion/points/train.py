@@ -143,7 +143,8 @@ class SegConfig:
     augment: bool = True
     eval_every: int = 1
     seed: int = 0
-    max_seconds: float | None = None  # stop early (and say so) when a wall-clock budget is spent
+    max_seconds: float | None = None  # stop early (and say so) when this many CPU seconds are spent (CPU, not
+    # wall-clock, so a busy shared machine does not cut training short and the run stays reproducible)
     threads: int | None = 1  # intra-op threads while training/evaluating (see torch_threads)
 
     def __post_init__(self):
@@ -207,7 +208,7 @@ def _fit(model, train_rooms, valid_rooms, num_classes, cfg, desc):
                                                 pct_start=0.1, anneal_strategy="cos", div_factor=10,
                                                 final_div_factor=100)
     res = SegResult()
-    start, n_points = time.perf_counter(), 0
+    start, cpu_start, n_points = time.perf_counter(), time.process_time(), 0
     bar = tqdm(range(cfg.epochs), desc=desc, leave=False)
     for epoch in bar:
         model.train()
@@ -231,7 +232,7 @@ def _fit(model, train_rooms, valid_rooms, num_classes, cfg, desc):
             n_points += len(b["label"])
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
         last = epoch + 1 == cfg.epochs
-        over = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+        over = cfg.max_seconds is not None and time.process_time() - cpu_start > cfg.max_seconds
         if valid_rooms and ((epoch + 1) % cfg.eval_every == 0 or last or over):
             row["valid_miou"] = evaluate(model, valid_rooms, num_classes, cfg)["miou"]
         res.history.append(row)
