@@ -55,7 +55,7 @@ def test_two_shot_pipeline_end_to_end_is_deterministic():
     assert again.summary.final_test_logloss.tolist() == r.summary.final_test_logloss.tolist()
     assert len(ts.summarize([r, again])) == 2 * len(ts.STRATEGIES)
     curves = ts.entropy_curves(r)
-    assert set(curves.set) == {"FGPS", "quality-only top-k", "random from pool", "uniform (one-shot)"}
+    assert set(curves.set) == {"FGPS", "quality-only top-k", "random draw from the pool", "uniform from the space"}
     usage = ts.op_usage(list(finals.values()))
     assert usage["count"].sum() >= 2 * len(finals)
 

@@ -164,7 +164,7 @@ print("macro (source masks, block by block):", " ".join("".join(map(str, code[i:
 print("micro (op bits | widths | mergers):", " ".join("".join(map(str, code[i:i + space.micro_block_len]))
                                                       for i in range(space.macro_len, space.encoding_len, space.micro_block_len)))
 layout = pd.DataFrame(space.encoding_fields(), columns=["block", "field", "index"])
-layout.assign(part=np.where(layout.index < space.macro_len, "macro", "micro")).groupby(["part", "field"], sort=False).size().rename("positions").to_frame().T
+layout.assign(part=np.where(layout.index < space.macro_len, "macro", "micro")).groupby(["part", "field"], sort=False).size().rename("positions").to_frame()
 
 # %% [markdown]
 # ## Two-shot search, three ways
@@ -199,15 +199,17 @@ names = {"fgps": "FGPS", "quality": "quality-only top-k", "pool_random": "random
 div_view = div.assign(set=div.set.map(names)).pivot_table(index="set", values=["entropy", "entropy_sd", "pred_logloss", "pred_gap_vs_pool"],
                                                            aggfunc="mean").reindex(list(names.values()))
 curves = ts.entropy_curves(first)
+colors = dict(zip(names.values(), sns.color_palette("colorblind", len(names))))
 fig, axes = plots.figure(1, 2, figsize=(12, 3.9))
-sns.lineplot(data=curves, x="paths", y="entropy", hue="set", ax=axes[0])
+sns.lineplot(data=curves, x="paths", y="entropy", hue="set", palette=colors, ax=axes[0])
 axes[0].axhline(space.max_entropy(), ls=":", c="grey", label="space maximum")
 axes[0].set(xlabel="paths in the set", ylabel="set entropy (nats)", title=f"Path-set entropy as the set grows (seed {first.seed})")
 axes[0].legend(fontsize=8)
 draws = pd.concat([r.diversity for r in runs]).assign(set=lambda d: d.set.map(names))
-sns.scatterplot(data=draws, x="pred_logloss", y="entropy", hue="set", style="set", ax=axes[1], s=30)
-axes[1].set(xlabel="mean predicted log loss of the set (lower is better)", ylabel="set entropy (nats)",
-            title="Diversity against predicted quality (every seed and draw)")
+sns.scatterplot(data=draws, x="pred_gap_vs_pool", y="entropy", hue="set", style="set", palette=colors, ax=axes[1], s=30)
+axes[1].axvline(0, ls=":", c="grey")
+axes[1].set(xlabel="mean predicted log loss of the set minus the pool's (> 0: worse)", ylabel="set entropy (nats)",
+            title="Diversity against the quality given up (every seed and draw)")
 axes[1].legend(fontsize=8)
 _ = plots.save(fig, "entropy", SLUG)
 div_view.round(4)

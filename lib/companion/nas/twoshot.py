@@ -199,6 +199,7 @@ def run_two_shot(splits: CTRSplits, space: SearchSpace, cfg: TwoShotConfig, seed
         uc = space.encode_many(archs)
         div.append(_set_row("uniform", d, uc, predictor.predict(uc)))
     diversity = pd.DataFrame(div).assign(seed=seed)
+    diversity["pred_gap_vs_pool"] = diversity.pred_logloss - float(np.mean(pred))  # > 0: worse than the pool
     tick("path_sets")
 
     searches, scores = {}, {}
@@ -333,8 +334,8 @@ def entropy_curves(res: TwoShotResult, step: int | None = None) -> pd.DataFrame:
     step = step or max(1, n // 20)
     sizes = sorted(set(list(range(step, n + 1, step)) + [n]))
     rows = []
-    for name, label in (("fgps", "FGPS"), ("quality", "quality-only top-k"), ("pool_random", "random from pool"),
-                        ("uniform", "uniform (one-shot)")):
+    for name, label in (("fgps", "FGPS"), ("quality", "quality-only top-k"), ("pool_random", "random draw from the pool"),
+                        ("uniform", "uniform from the space")):
         codes = space.encode_many(res.path_sets[name])
         rows += [{"paths": k, "set": label, "entropy": set_entropy(codes[:k])} for k in sizes]
     return pd.DataFrame(rows)
