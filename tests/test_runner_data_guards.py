@@ -44,6 +44,7 @@ class _Boom:
         return (exec, ("open(__import__('os').environ['COMPANION_CACHE'] + '/PWNED', 'w').write('x')",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_planted_pickle_in_the_bars_cache_never_runs_and_is_rebuilt(tmp_path, caplog):
     _write(tmp_path, "AmazonElectronics_x1", AMAZON_TRAIN, AMAZON_TEST)
     first = load_bars("AmazonElectronics_x1", root=tmp_path, valid_fraction=0)

@@ -322,14 +322,14 @@ def run(slug: str, params: dict | None = None, scale: str | None = None, param_f
 
     status, error, stage, t0, runtime = "ok", None, "start", time.perf_counter(), None
     extra: dict = {}
-    handler = logging.FileHandler(run_dir / "run.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    handler.addFilter(_NoProgress())
-    pm_log = logging.getLogger("papermill")
-    pm_log.addHandler(handler)
-    pm_log.setLevel(logging.INFO)
+    pm_log, handler = logging.getLogger("papermill"), None
     try:
         try:
+            handler = logging.FileHandler(run_dir / "run.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+            handler.addFilter(_NoProgress())
+            pm_log.addHandler(handler)
+            pm_log.setLevel(logging.INFO)
             stage = "execution"
             _quiet_asyncio()
             import papermill as pm
@@ -366,10 +366,13 @@ def run(slug: str, params: dict | None = None, scale: str | None = None, param_f
                     extra["html_error"] = f"{type(exc).__name__}: {exc}"
         except KeyboardInterrupt:
             status, error = "interrupted", f"interrupted by the user (Ctrl-C) during the {stage}"
+        except Exception as err:  # a fault of the runner itself: still recorded, never as ok
+            status, error = "error", f"the runner failed during the {stage}: {type(err).__name__}: {err}"
     finally:
         runtime = time.perf_counter() - t0 if runtime is None else runtime
-        pm_log.removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            pm_log.removeHandler(handler)
+            handler.close()
         with _sigint_deferred():
             record = _record(slug, paper, run_dir, results_path, out_nb, status, error, values, resolved_scale,
                              runtime, extra)
