@@ -212,6 +212,13 @@ axes[1].set(xlabel="mean predicted log loss of the set minus the pool's (> 0: wo
             title="Diversity against the quality given up (every seed and draw)")
 axes[1].legend(fontsize=8)
 _ = plots.save(fig, "entropy", SLUG)
+v = div_view
+print(f"FGPS set entropy {v.loc['FGPS', 'entropy']:.1f} nats against {v.loc['random draw from the pool', 'entropy']:.1f} "
+      f"+- {v.loc['random draw from the pool', 'entropy_sd']:.1f} for random same-size draws from the same pool, "
+      f"{v.loc['uniform from the space', 'entropy']:.1f} for uniform paths and {v.loc['quality-only top-k', 'entropy']:.1f} "
+      f"for the quality-only top-k. Mean predicted log loss: FGPS {v.loc['FGPS', 'pred_logloss']:.4f}, pool "
+      f"{v.loc['whole pool', 'pred_logloss']:.4f}, uniform {v.loc['uniform from the space', 'pred_logloss']:.4f} "
+      f"(means over {len(SEEDS)} seeds).")
 div_view.round(4)
 
 # %% [markdown]
