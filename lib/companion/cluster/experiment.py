@@ -263,3 +263,31 @@ def bcubed_f_of(clusterer, x, y) -> float:
     from .metrics import bcubed_prf
 
     return bcubed_prf(y, clusterer.predict(x))[2]
+
+
+def run_study(seeds, cfg: ExperimentConfig, progress: bool = True) -> dict:
+    """``run_seed`` over ``seeds``; the long tables concatenated, the first seed's example video kept."""
+    from ..progress import tqdm
+
+    out = [run_seed(s, cfg) for s in (tqdm(seeds, desc="seeds") if progress else seeds)]
+    keys = ("methods", "modalities", "graphs", "association", "sweep")
+    study = {k: pd.concat([o[k] for o in out], ignore_index=True) for k in keys}
+    study["fixed_k"] = {s: o["fixed_k"] for s, o in zip(seeds, out)}
+    study["videos"] = [v for o in out for v in o["videos"]]
+    study["example"] = out[0]["example"]
+    return study
+
+
+def method_table(df: pd.DataFrame, metrics=("pairwise_f", "bcubed_f", "nmi", "coverage"), by: str = "method") -> pd.DataFrame:
+    """Mean and 95% t interval over seeds per method (``lo``/``hi`` columns), best BCubed F first."""
+    from ..evidence import interval
+
+    rows = []
+    for name, g in df.groupby(by, sort=False):
+        r = {by: name, "seeds": len(g)}
+        for m in metrics:
+            v = g[m].to_numpy(float)
+            lo, hi = interval(v) if len(v) > 1 else (np.nan, np.nan)
+            r[m], r[m + "_lo"], r[m + "_hi"] = v.mean(), lo, hi
+        rows.append(r)
+    return pd.DataFrame(rows).sort_values(metrics[1] if len(metrics) > 1 else metrics[0], ascending=False)
