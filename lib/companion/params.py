@@ -307,6 +307,8 @@ def load_param_file(path) -> dict:
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
+        if "set twice" in str(getattr(err, "problem", "")):
+            raise ParameterError(f"parameter file {path}: {err.problem}; keep one") from None
         detail = " ".join(str(err).split())
         raise ParameterError(f"parameter file {path} is not valid YAML: {detail}") from None
     if data is None:
