@@ -52,3 +52,9 @@ def test_bad_split_lists_are_named(tmp_path):
     (tmp_path / "scannetv2_train.txt").write_text("scene0000_00\n")
     with pytest.raises(ValueError, match="both split lists"):
         scannet_splits(tmp_path)
+
+
+@pytest.mark.parametrize("root", ["", "."])
+def test_empty_root_names_the_knob(root):
+    with pytest.raises(FileNotFoundError, match="needs data_root"):
+        scannet_splits(root)

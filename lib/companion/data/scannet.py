@@ -138,6 +138,8 @@ def load_pointcept_scene(scene_dir: str | Path) -> dict:
 
 def load_scannet(root: str | Path, label_tsv: str | Path | None = None, max_scenes: int | None = None) -> list[dict]:
     """Every scene folder under ``root`` (raw ``sceneXXXX_YY`` scans or Pointcept npy folders)."""
+    if not str(root).strip() or str(root) == ".":
+        raise FileNotFoundError(f"dataset 'scannet' needs data_root: the folder that holds sceneXXXX_YY/. {HOW_TO_GET}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"ScanNet folder {root} does not exist. {HOW_TO_GET}")
@@ -171,6 +173,8 @@ def scannet_splits(root: str | Path, label_tsv: str | Path | None = None, max_sc
     for monitoring. Without them the scenes are re-split 70/10/20 by name and the message says that no number is
     comparable with a paper's.
     """
+    if not str(root).strip() or str(root) == ".":
+        load_scannet(root)  # raises the one-line "needs data_root" message
     root = Path(root)
     lists = next((d for d in (root, root.parent) if all((d / f).is_file() for f in SPLIT_FILES)), None)
     if lists is None:
