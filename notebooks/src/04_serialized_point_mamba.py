@@ -77,7 +77,7 @@ PRESETS = {
     "paper": dict(n_seeds=3, n_rooms=272, room_points=200000, grid_size=0.02, epochs=3000, batch_rooms=12, lr=0.006,
                   channels=[32, 64, 128, 256, 512], depths=[2, 2, 2, 6, 2], patch_size=4096, d_state=16,
                   train_budget_s=None, scaling_tokens=[4096, 16384, 65536, 262144], scaling_width=64,
-                  scaling_repeats=5, scaling_cap_s=None, backbone_points=[16000, 64000, 256000]),
+                  scaling_repeats=5, scaling_cap_s=60.0, backbone_points=[16000, 64000, 256000]),
 }
 P = companion.params.resolve(PRESETS, scale, globals())
 SEEDS = [seed + r for r in range(P.n_seeds)]
