@@ -266,7 +266,9 @@ p_joint = pair(full, X.ROWS["joint"])
 p_none = pair(full, X.ROWS["no_assoc"])
 p_cov = pair(full, X.ROWS["no_assoc"], "coverage")
 baselines = [X.ROWS[b] for b in ("kmeans", "agglomerative", "dbscan", "hdbscan", "fixed")]
-p_sota = [pair(full, b) for b in baselines]
+best_base = methods[methods.method.isin(baselines)].groupby("method").bcubed_f.mean().idxmax()
+p_best = pair(full, best_base)
+p_sota = [pair(full, b) for b in baselines if b != best_base]
 dg = digits.pivot_table(index="seed", columns="kind", values=["bcubed_f", "edge_precision"])
 p_dig = evidence.paired(dg["bcubed_f"]["dynamic"].to_dict(), dg["bcubed_f"]["fixed"].to_dict(), metric="digits BCubed F",
                         names=("dynamic + GCN", "fixed k + GCN"))
@@ -291,10 +293,12 @@ claims = [
                   p_none.text(3) + "; " + p_cov.text(3),
                   evidence.all_of([evidence.gap_verdict(p_none, equivalence=EQ), evidence.gap_verdict(p_cov, equivalence=EQ)]),
                   "control: the same clusters left unfused; BCubed F and major-character time coverage"),
-    results.claim("UniDG outperforms the other methods (abstract: 'several state-of-the-art approaches')", NO_NUMBER,
-                  "; ".join(p.text(3) for p in p_sota),
-                  evidence.all_of([evidence.gap_verdict(p, equivalence=EQ) for p in p_sota]),
-                  "every baseline gets the same embeddings, validation tuning and association; k-means also gets the true k"),
+    results.claim("UniDG outperforms state-of-the-art approaches: against the best baseline here", NO_NUMBER,
+                  p_best.text(3), evidence.gap_verdict(p_best, equivalence=EQ),
+                  f"control: the baseline with the best mean BCubed F over seeds ({best_base}); every baseline gets the "
+                  "same embeddings, validation tuning and association; k-means also gets the true k"),
+    results.claim("... and against each of the other baselines", NO_NUMBER, "; ".join(p.text(3) for p in p_sota),
+                  evidence.all_of([evidence.gap_verdict(p, equivalence=EQ) for p in p_sota])),
     results.claim("The dynamic graph generalises to an existing clustering dataset (digits stand-in)", NO_NUMBER,
                   p_dig.text(3) + "; " + p_dig_graph.text(3),
                   evidence.all_of([evidence.gap_verdict(p_dig, equivalence=EQ), evidence.gap_verdict(p_dig_graph, equivalence=0.005)]),
@@ -304,6 +308,31 @@ claims = [
                                                  "voices here are synthetic features")),
 ]
 results.print_claims(claims)
+
+# %% [markdown]
+# ### Reading the verdicts (a recorded laptop run)
+#
+# The numbers above belong to the run you are reading. For reference, one recorded run,
+# `companion run unidg --scale laptop` (5 seeds, 3 test videos each, 266 s on this project's 2-core CPU),
+# gave the following. Gaps are in BCubed F over all tracks unless stated, with 95% intervals.
+#
+# - **Dynamic graph, as a graph**: at the same mean degree, cyclic matching's edges are purer, +0.032
+#   [+0.027, +0.037] edge precision (5/5 seeds); on digits +0.019 [+0.011, +0.027]. The reciprocal rule does select
+#   better neighbours.
+# - **Dynamic graph, for clustering**: +0.023 [-0.009, +0.054] over the tuned fixed-k graph, 4/5 seeds: inconclusive.
+#   On digits it is worse, -0.148 [-0.202, -0.095], because its sparser graph fragments the GCN-V clusters
+#   (47 clusters for 5 digits against 20).
+# - **Unified representation**: +0.021 [-0.046, +0.089] over separate networks, 4/5 seeds: inconclusive.
+#   Per-modality clusters are about as good with either (face 0.69 / 0.69, body 0.53 / 0.56, voice 0.37 / 0.35,
+#   unified / separate); what the shared space adds is the similarity fallback for clusters without links.
+# - **Progressive association**: clearly better than one joint graph over all modalities, +0.132 [+0.111, +0.153],
+#   and than no association, +0.243 [+0.227, +0.260]. Its links are pure: 98.5% of spatial links and 88% of
+#   temporal links join one character.
+# - **Against the baselines**: agglomerative clustering with the same embeddings and association beats our UniDG
+#   by 0.077 [0.048, 0.106] BCubed F on 5/5 seeds. Our learned GCN clusterer, trained on a few videos, does not
+#   earn its keep against a tuned classical one. The paper's GCN is unknown and trained on far more data.
+# - **More missing faces**: every fused method falls as faces go missing (UniDG 0.58 at 0 % to 0.41 at 80 %). The
+#   gaps between UniDG, separate networks and fixed k shrink to nothing there.
 
 # %% [markdown]
 # ## What the paper leaves open, and where we differ

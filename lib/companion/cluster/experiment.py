@@ -225,7 +225,7 @@ def run_seed(seed: int, cfg: ExperimentConfig, progress: bool = False) -> dict:
     return {"methods": pd.DataFrame(rows), "modalities": pd.DataFrame(mod_rows), "graphs": pd.DataFrame(gstats),
             "association": pd.DataFrame(assoc_logs).assign(seed=seed), "sweep": pd.DataFrame(sweep),
             "fixed_k": {"chosen": best_k, "validation_bcubed_f": val_f},
-            "videos": [v.summary() for v in test], "example": (test[0], utest[0]) if seed is not None else None}
+            "videos": [v.summary() for v in test], "example": (test[0], utest[0])}
 
 
 def digits_check(seed: int, k: int = 20, variant: str = "reciprocal", fixed_ks=(5, 10, 20),
