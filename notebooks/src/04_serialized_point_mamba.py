@@ -333,6 +333,9 @@ results.print_claims(claims)
 # - **Training**: AdamW + one-cycle cosine, cross-entropy only (no Lovasz term), no test-time augmentation;
 #   scored on the voxelised points.
 # - **Data**: procedural rooms with the S3DIS classes stand in for S3DIS/ScanNet unless `data_root` is given.
+#   ScanNet uses the official val split as its test set when `scannetv2_train.txt` / `scannetv2_val.txt` lie in
+#   `data_root` or its parent; otherwise the scenes are re-split by name and the run prints that its mIoU is not
+#   comparable with the paper's val number.
 #
 # ## Where this run differs from the paper's measurements
 # - **Cost is measured on CPU**, as CPU time of this process, with a pure-PyTorch scan (a two-level chunked

@@ -27,16 +27,16 @@ def _real(dataset: str, data_root: str):
         train, test = load_s3dis(data_root, test_area=5)
         n_valid = max(1, len(train) // 10)  # monitoring only, held out of the training areas
         return train[:-n_valid], train[-n_valid:], test
-    from ..data.scannet import load_scannet
+    from ..data.scannet import scannet_splits
 
-    scenes = load_scannet(data_root)
-    n_test = max(1, len(scenes) // 5)
-    return scenes[:-2 * n_test], scenes[-2 * n_test:-n_test], scenes[-n_test:]
+    train, valid, test, how = scannet_splits(data_root)
+    print(f"ScanNet split: {how}")  # official val when the split lists are present, else a flagged re-split
+    return train, valid, test
 
 
 def load_split(dataset: str, seed: int, n_rooms: int, room_points: int, data_root: str = ""):
     """(train, valid, test, class names) for one seed; procedural rooms are split by index, S3DIS holds out
-    Area 5 (the paper's protocol), ScanNet the last fifth of the scenes found."""
+    Area 5 (the paper's protocol), ScanNet its official val split when scannetv2_train/val.txt are present."""
     from ..data import rooms as roomgen
 
     if dataset not in DATASETS:
