@@ -105,6 +105,9 @@ def test_params_and_flops():
     assert px.score("params", net, _batches()) == 3 * 4 + 4 + 4 * 2 + 2
     f = px.score("flops", nn.Linear(3, 4, bias=False), _batches())
     assert f == 2 * 3 * 4
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(128, 3, bias=False))
+    img = [(torch.randn(4, 1, 8, 8), torch.zeros(4))]
+    assert px.score("flops", conv, img) == 2 * (2 * 8 * 8) * 9 + 2 * 128 * 3
 
 
 # ------------------------------------------------------------------ SiGeo and ZiCo

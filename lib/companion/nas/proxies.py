@@ -336,12 +336,23 @@ def n_params(net, batches=None, loss_fn=None, forward=_forward) -> float:
 
 
 def flops(net, batches, loss_fn=None, forward=_forward) -> float:
-    """FLOPs of one forward pass on one sample (``companion.cost.flops``: 2 per multiply-add)."""
+    """FLOPs of one forward pass on one sample, 2 per multiply-add: linear maps and matrix products from
+    ``companion.cost.flops``, which does not see convolutions, plus every ``nn.Conv2d`` counted by a forward hook."""
     from ..cost.flops import count_flops
 
     x, _ = batches[0]
     one = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
-    return float(count_flops(_ForwardWrap(net, forward), one))
+    conv = [0]
+
+    def hook(m, _inp, out):
+        conv[0] += 2 * out.numel() * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
+    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        total = count_flops(_ForwardWrap(net, forward), one)
+    finally:
+        for h in hooks:
+            h.remove()
+    return float(total + conv[0])
 
 
 class _ForwardWrap(nn.Module):
