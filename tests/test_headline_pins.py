@@ -35,3 +35,8 @@ def test_quick_headline_matches_its_pin(slug, tmp_path):
              if not (isinstance(v, (int, float)) and math.isclose(v, pin["headline"][k], rel_tol=rtol, abs_tol=atol))
              and v != pin["headline"][k]}
     assert not moved, f"{slug} quick headline moved (pinned, now): {moved}"
+
+
+def test_every_built_notebook_has_a_pin():
+    built = {p.slug for p in papers.PAPERS if p.built}
+    assert built and built <= set(_pinned()), f"notebooks without a headline pin: {sorted(built - set(_pinned()))}"

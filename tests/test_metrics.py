@@ -70,3 +70,5 @@ def test_device_choice_and_json_records():
     assert rec == {"a": 0.5, "b": [1, 2], "c": None, "d": [1, 2]}
     with pytest.raises(TypeError, match="evidence.Evidence"):
         results.claim("x", 1, 2, "maybe")
+    with pytest.raises(TypeError, match="evidence.Evidence"):
+        results.claim("x", 1, 2, "reproduced")  # a bare verdict word is refused too: the engine decides

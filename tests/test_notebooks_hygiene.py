@@ -87,3 +87,24 @@ def test_presets_cover_every_scale_with_the_declared_types(nb):
             if spec[key].type == "float" and isinstance(value, int):
                 wrong.append(f"{scale}.{key}: write {value} as {float(value)} (a float knob)")
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_preset_key_is_a_parameter(nb):
+    """A preset value a reader cannot override with -p is a hidden knob."""
+    presets = _presets(ROOT / "notebooks" / "src" / f"{nb.stem}.py")
+    names = {p.name for p in runner.parse_parameters(nb)}
+    hidden = sorted({k for row in presets.values() for k in row} - names)
+    assert not hidden, f"preset keys that are not parameters: {hidden}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_scale_branches_or_hand_made_verdicts(nb):
+    """Scale-dependent values live in the PRESETS table and verdicts come from companion.evidence."""
+    import re
+
+    src = "\n".join(ln for ln in (ROOT / "notebooks" / "src" / f"{nb.stem}.py").read_text().splitlines()
+                    if not ln.lstrip().startswith("#"))  # code only: prose may name the verdicts
+    assert not re.findall(r"scale\s*[!=]=", src), "a `scale ==` branch: put the value in PRESETS"
+    hand = re.findall(r"\"(?:reproduced|partly|not reproduced|inconclusive|not tested)\"", src)
+    assert not hand, f"verdict words written in the notebook: {hand} (use companion.evidence)"

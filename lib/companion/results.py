@@ -25,8 +25,6 @@ def claim(text: str, paper, ours, evidence: Evidence, note: str = "") -> dict:
     The verdict comes only from ``companion.evidence`` (an ``Evidence`` with the rule that produced it), so
     the table always shows why; ``evidence.not_tested(reason)`` records a claim this run does not measure.
     """
-    if isinstance(evidence, str) and evidence in VERDICTS:  # TRANSITION: removed once every notebook passes Evidence
-        evidence = Evidence(evidence, "legacy verdict string set by the notebook")
     if not isinstance(evidence, Evidence):
         raise TypeError(f"claim {text!r}: pass an evidence.Evidence (from companion.evidence), not {evidence!r}")
     return {"claim": text, "paper": paper, "ours": ours, "verdict": evidence.verdict, "rule": evidence.rule,
