@@ -13,13 +13,13 @@
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: first random seed (the repeats use seed, seed+1, ...; data, initialisation, shuffling)
-n_seeds = None  # int≥1: repeats with different seeds; verdicts need at least 3 (None: from the scale preset)
-n_samples = None  # int≥100: number of synthetic impressions (None: from the scale preset)
-n_pairs = 3  # int≥1: planted pairwise interactions
-n_triples = 1  # int≥0: planted three-way interactions
-epochs = None  # int≥1: training epochs (None: from the scale preset)
-batch_size = 512  # int≥1: mini-batch size
-lr = 0.01  # float>0: Adam learning rate
+n_seeds = None  # int≥1≤1000: repeats with different seeds; verdicts need at least 3 (None: from the scale preset)
+n_samples = None  # int≥100≤100000000: number of synthetic impressions (None: from the scale preset)
+n_pairs = 3  # int≥1≤1000: planted pairwise interactions
+n_triples = 1  # int≥0≤1000: planted three-way interactions
+epochs = None  # int≥1≤1000: training epochs (None: from the scale preset)
+batch_size = 512  # int≥1≤10000: mini-batch size
+lr = 0.01  # float>0≤10: Adam learning rate
 
 # %% [markdown]
 # ## Settings

@@ -30,7 +30,7 @@ max_len = None  # int≥1: history length kept per sequence on MovieLens (None: 
 train_rows = None  # int≥0: cap on real training rows for the model table, a seeded sample (0: all; None: preset)
 ablation_rows = None  # int≥0: cap on real training rows for the ablations, a seeded sample (0: all; None: preset)
 batch_size = None  # int≥1: training batch size on the real data (None: preset)
-lr = None  # float>0: Adam learning rate on the real data (None: preset)
+lr = None  # float>0≤10: Adam learning rate on the real data (None: preset)
 baselines = None  # list: baseline models for the table, names from companion.models.zoo.MODEL_ZOO (None: preset)
 flow_modes = None  # list: Fig. 2 interleaving modes besides the full model, from n2s, s2n, sep, sole (None: preset)
 backbones = None  # list: Fig. 2 interaction backbones on the real data, from dhen, dot, dcnv2 (None: preset)
@@ -38,9 +38,9 @@ aggregations = None  # list: Fig. 3 early aggregations besides mean pooling (tha
 components = None  # list: Fig. 5 components to switch off, from no_pma, no_recent, no_gating, no_pffn, no_attention (None: preset)
 synthetic_rows = None  # int≥100: rows of the synthetic order task (None: preset)
 synthetic_epochs = None  # int≥1: training epochs on the synthetic task (None: preset)
-synthetic_lr = None  # float>0: Adam learning rate on the synthetic task (None: preset)
+synthetic_lr = None  # float>0≤10: Adam learning rate on the synthetic task (None: preset)
 synthetic_batch_size = None  # int≥1: batch size on the synthetic task (None: preset)
-threads = 1  # int≥0: torch CPU threads (0: torch default; these small models run about as fast on one, and one is robust to a busy machine)
+threads = 1  # int≥0≤256: torch CPU threads (0: torch default; these small models run about as fast on one, and one is robust to a busy machine)
 device = "cpu"  # str: cpu, cuda or auto
 
 # %%

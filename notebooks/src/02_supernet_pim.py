@@ -29,27 +29,27 @@
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: first seed; seeds seed .. seed+n_seeds-1 each rerun the searches and the from-scratch training
-n_seeds = 3  # int≥3: replicates (searches + from-scratch runs) for every paired comparison
+n_seeds = 3  # int≥3≤1000: replicates (searches + from-scratch runs) for every paired comparison
 dataset = "synthetic"  # synthetic|criteo|avazu|kdd2012: data source (real sets need data_path)
 data_path = ""  # str: raw file for criteo (train.txt), avazu (train.csv) or kdd2012 (training.txt)
-n_samples = None  # int≥1000: rows (synthetic: generated; real: read at most this many)
+n_samples = None  # int≥1000≤100000000: rows (synthetic: generated; real: read at most this many)
 space_size = None  # tiny|medium|paper: size of the NASRec-Small space (paper: 7 blocks, widths 16-1024)
 sharing = "slice"  # slice|mask: supernet weight sharing (slice: ours, exact subnets; mask: NASRec's masked full width)
-supernet_steps = None  # int≥1: supernet training steps
-batch_size = 256  # int≥1: mini-batch size (supernet and from-scratch training)
-lr = 0.01  # float>0: Adam learning rate (supernet and from-scratch training)
+supernet_steps = None  # int≥1≤1000000: supernet training steps
+batch_size = 256  # int≥1≤10000: mini-batch size (supernet and from-scratch training)
+lr = 0.01  # float>0≤10: Adam learning rate (supernet and from-scratch training)
 targets = None  # list: energy-efficiency budgets x over the hand-crafted 8-bit design (speed-up budget x·1.5/1.8; 1.8 always added)
-population = None  # int≥2: evolution population (every search, every budget)
-generations = None  # int≥0: evolution generations
-children = None  # int≥1: children per generation (random control: population + generations·children designs)
-finetune_steps = None  # int≥0: head-only fine-tune steps before scoring a subnet (NASRec: 500)
-eval_rows = None  # int≥100: validation rows used to score a subnet on the supernet
-epochs = None  # int≥1: epochs when training designs from scratch
-prune_rounds = None  # int≥0: structured-pruning rounds (paper: T of 1, 3 or 5)
+population = None  # int≥2≤10000: evolution population (every search, every budget)
+generations = None  # int≥0≤10000: evolution generations
+children = None  # int≥1≤1000: children per generation (random control: population + generations·children designs)
+finetune_steps = None  # int≥0≤10000: head-only fine-tune steps before scoring a subnet (NASRec: 500)
+eval_rows = None  # int≥100≤1000000000: validation rows used to score a subnet on the supernet
+epochs = None  # int≥1≤1000: epochs when training designs from scratch
+prune_rounds = None  # int≥0≤1000: structured-pruning rounds (paper: T of 1, 3 or 5)
 prune_rate = 0.2  # float>0: fraction of surviving units removed per round (paper: 0.2)
 convert_unused_columns = False  # bool: PIM model converts every crossbar column, used or not (pessimistic ADC)
 adc_factors = None  # list: ADC energy multipliers for the sensitivity table (1.0 is the main run)
-threads = 1  # int≥1: torch CPU threads (these small models run fastest on one)
+threads = 1  # int≥1≤256: torch CPU threads (these small models run fastest on one)
 
 # %%
 from dataclasses import replace

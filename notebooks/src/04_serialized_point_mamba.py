@@ -25,28 +25,28 @@
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: first seed; the run uses seed, seed+1, ... (each seed draws its own rooms and initialisation)
-n_seeds = None  # int≥1: seeds per model (3 or more for a verdict on a comparison; fewer is inconclusive)
+n_seeds = None  # int≥1≤1000: seeds per model (3 or more for a verdict on a comparison; fewer is inconclusive)
 dataset = "rooms"  # rooms|s3dis|scannet: procedural rooms, or a real dataset read from data_root
 data_root = ""  # str: S3DIS folder with Area_1..Area_6, or ScanNet scans/ folder (real datasets only)
-n_rooms = None  # int≥4: procedural rooms per seed (train + valid + test)
-room_points = None  # int≥500: surface points sampled per procedural room
+n_rooms = None  # int≥4≤10000: procedural rooms per seed (train + valid + test)
+room_points = None  # int≥500≤10000000: surface points sampled per procedural room
 grid_size = None  # float>0: voxel size in metres (one point per voxel)
-epochs = None  # int≥1: training epochs per model
-batch_rooms = None  # int≥1: rooms per training step
-lr = None  # float>0: peak AdamW learning rate (one-cycle schedule)
+epochs = None  # int≥1≤100000: training epochs per model
+batch_rooms = None  # int≥1≤1000: rooms per training step
+lr = None  # float>0≤10: peak AdamW learning rate (one-cycle schedule)
 channels = None  # list: encoder channels per stage
 depths = None  # list: encoder blocks per stage
-patch_size = None  # int≥8: points per serialized patch (Mamba window)
-d_state = None  # int≥1: Mamba state size N
+patch_size = None  # int≥8≤100000: points per serialized patch (Mamba window)
+d_state = None  # int≥1≤1000: Mamba state size N
 train_budget_s = None  # float>0: CPU-seconds cap per model's training (stops early and says so; None: no cap)
 scaling_tokens = None  # list: sequence lengths L for timing the mixer and one block alone
-scaling_width = None  # int≥8: channels of the mixer/block in the scaling scan (same for attention and BiMamba)
-scaling_repeats = None  # int≥1: timed repeats per size (the median is kept; one untimed warm-up before)
+scaling_width = None  # int≥8≤1000: channels of the mixer/block in the scaling scan (same for attention and BiMamba)
+scaling_repeats = None  # int≥1≤1000: timed repeats per size (the median is kept; one untimed warm-up before)
 scaling_cap_s = None  # float>0: stop timing a mixer at larger L once its median CPU time passes this (None: no cap)
 backbone_points = None  # list: scene sizes (voxel points) for timing the whole trained-size segmenters
 scene_points_per_m2 = 200.0  # float>0: surface sampling density of the scaling scenes (fixed as they grow)
 scene_grid = 0.1  # float>0: voxel size in metres of the scaling scenes
-threads = 1  # int≥1: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
+threads = 1  # int≥1≤256: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
 
 # %%
 import numpy as np

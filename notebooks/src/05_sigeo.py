@@ -25,7 +25,7 @@
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: first random seed (repeats use seed, seed+1, ...)
-threads = 1  # int≥1: torch CPU threads (these tiny models run fastest on one)
+threads = 1  # int≥1≤256: torch CPU threads (these tiny models run fastest on one)
 theory_widths = None  # list: hidden widths of the theory-check MLPs (None: preset; the paper's 25 are 2, 4, ..., 50)
 theory_repeats = None  # int≥1: initialisations per width within one replicate (None: preset; the paper uses 25)
 theory_replicates = None  # int≥1: independent replicates of the whole theory check, the seeds of its intervals (None: preset)
@@ -50,7 +50,7 @@ ea_generations = None  # int≥0: evolution generations (None: preset)
 ea_children = None  # int≥1: children per generation (None: preset)
 top_k = None  # int≥1: best candidates per arm trained from scratch (None: preset)
 supernet_batch = None  # int≥1: supernet warm-up batch size (None: preset)
-supernet_lr = None  # float>0: supernet warm-up learning rate, Adagrad (None: preset)
+supernet_lr = None  # float>0≤10: supernet warm-up learning rate, Adagrad (None: preset)
 oneshot_finetune_steps = None  # int≥0: head-only fine-tune steps when the one-shot arm scores a path (None: preset)
 scratch_epochs = None  # int≥1: epochs of from-scratch training of the top candidates (None: preset)
 

@@ -38,24 +38,24 @@
 # %% tags=["parameters"]
 scale = "quick"  # quick|laptop|paper: preset for every knob left at None
 seed = 0  # int: first seed; seeds are seed, seed+1, ... (each draws a new world, characters, videos and initialisations)
-n_seeds = None  # int≥1: seeds (a verdict needs at least 3)
-n_train = None  # int≥1: videos per seed that train the representation networks
-n_val = None  # int≥1: videos per seed that fit the GCN and tune every baseline's threshold
-n_test = None  # int≥1: videos per seed that every reported number is measured on
-n_shots = None  # int≥5: shots per video (each 3-10 s long)
-n_major = 6  # int≥1: major characters per video
-n_minor = 10  # int≥0: minor characters per video (the long tail)
+n_seeds = None  # int≥1≤1000: seeds (a verdict needs at least 3)
+n_train = None  # int≥1≤1000: videos per seed that train the representation networks
+n_val = None  # int≥1≤1000: videos per seed that fit the GCN and tune every baseline's threshold
+n_test = None  # int≥1≤1000: videos per seed that every reported number is measured on
+n_shots = None  # int≥5≤10000: shots per video (each 3-10 s long)
+n_major = 6  # int≥1≤1000: major characters per video
+n_minor = 10  # int≥0≤1000: minor characters per video (the long tail)
 p_face_missing = 0.3  # float≥0≤1: chance that a character's face is not visible in a shot (turned away)
 p_silent = 0.3  # float≥0≤1: chance that a character on screen does not speak in a shot
-rep_steps = None  # int≥1: training steps of each representation network
-rep_hidden = None  # int≥8: hidden width of the representation networks
-gcn_steps = None  # int≥1: training steps of each GCN link model
-k = None  # int≥2: length K of the neighbour lists that cyclic matching starts from
+rep_steps = None  # int≥1≤100000: training steps of each representation network
+rep_hidden = None  # int≥8≤10000: hidden width of the representation networks
+gcn_steps = None  # int≥1≤100000: training steps of each GCN link model
+k = None  # int≥2≤1000: length K of the neighbour lists that cyclic matching starts from
 variant = "reciprocal"  # reciprocal|prefix|expanded|tolerant: the cyclic-matching rule (our reconstructions)
 fixed_ks = None  # list: fixed k values for the kNN + GCN baseline; the best on validation is used
 missing_sweep = None  # list: face-missing rates of the test videos in the missing-modality sweep
-digits_seeds = None  # int≥1: class splits in the digits check
-threads = 1  # int≥1: torch CPU threads (these small models run fastest on one)
+digits_seeds = None  # int≥1≤1000: class splits in the digits check
+threads = 1  # int≥1≤256: torch CPU threads (these small models run fastest on one)
 
 # %%
 import numpy as np
