@@ -294,12 +294,7 @@ def codesign_search(supernet: SuperNet, splits: CTRSplits, cfg: CodesignConfig |
     def evaluate(d: Design) -> float:
         k = d.key()
         if k not in rows:
-            if score_cache is not None and k in score_cache:
-                m = score_cache[k]
-            else:
-                m = score_design(supernet, d, splits, ev)
-                if score_cache is not None:
-                    score_cache[k] = m
+            m = _cached_score(supernet, d, splits, ev, score_cache)
             c = design_cost(schema, space, d, pim).summary()
             pen = cfg.beta * abs(c["energy_nj"] / e_target - 1)
             rows[k] = {"key": k, "order": len(rows), **m, **c, "mean_bits": d.mean_bits(), "penalty": pen,
@@ -387,14 +382,17 @@ def _violation(cost: dict, hand_cost: dict, budget: Budget) -> float:
     return max(0.0, cost["energy_nj"] / e_max - 1, cost["latency_us"] / l_max - 1)
 
 
+def _cached(cache: dict | None, key: str, compute):
+    """``compute()`` once per key when several searches share one supernet's scores (``cache`` may be None)."""
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 def _cached_score(supernet, design: Design, splits, ev, cache) -> dict:
-    k = design.key()
-    if cache is not None and k in cache:
-        return cache[k]
-    m = score_design(supernet, design, splits, ev)
-    if cache is not None:
-        cache[k] = m
-    return m
+    return _cached(cache, design.key(), lambda: score_design(supernet, design, splits, ev))
 
 
 def constrained_search(supernet: SuperNet, splits: CTRSplits, budget: Budget, cfg: CodesignConfig | None = None,
@@ -467,12 +465,7 @@ def float_search(supernet: SuperNet, splits: CTRSplits, cfg: CodesignConfig | No
     def evaluate(a: Arch) -> float:
         k = "float:" + a.key()
         if k not in rows:
-            if score_cache is not None and k in score_cache:
-                m = score_cache[k]
-            else:
-                m = evaluate_subnet(supernet, a, splits, ev)
-                if score_cache is not None:
-                    score_cache[k] = m
+            m = _cached(score_cache, k, lambda: evaluate_subnet(supernet, a, splits, ev))
             rows[k] = {"key": k, **m, "arch": a}
         return rows[k]["logloss"]
 
