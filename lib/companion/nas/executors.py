@@ -1,0 +1,89 @@
+"""Where trials run: in this process (the default), or as Ray tasks on this machine or a cluster.
+
+An executor takes a batch of ``(index, fn, args)`` jobs and calls ``done(index, outcome)`` as each finishes, so
+the trial store writes a result the moment it exists and an interruption loses only unfinished trials. An outcome
+is ``("ok", value, wall_s)`` or ``("failed", "Type: message", wall_s)``. Results do not depend on the executor:
+every trial gets its own seed from the driver, never from a shared RNG. Notebooks never import Ray; they name
+the executor (``make_executor("ray")``), and ``pip install .[ray]`` provides it.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, Callable, Sequence
+
+Job = tuple[int, Callable, tuple]
+
+
+def _call(fn: Callable, args: tuple):
+    t0 = time.perf_counter()
+    try:
+        value = fn(*args)
+        return ("ok", value, time.perf_counter() - t0)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # a trial's failure is data, not a crash of the search
+        tb = traceback.format_exc(limit=3)
+        return ("failed", f"{type(e).__name__}: {e}\n{tb}", time.perf_counter() - t0)
+
+
+class InProcess:
+    name = "inprocess"
+
+    def run(self, jobs: Sequence[Job], done: Callable[[int, tuple], None]) -> None:
+        for i, fn, args in jobs:
+            done(i, _call(fn, args))
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Ray tasks, ``num_cpus`` per trial. Starts a local Ray instance unless one is running or ``address`` is
+    given (``"auto"`` joins a cluster started with ``ray start``)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_trial: float = 1.0, num_cpus: int | None = None):
+        try:
+            import ray
+        except ImportError as e:  # pragma: no cover - exercised only without the extra
+            raise ImportError("the Ray executor needs Ray: pip install '.[ray]'") from e
+        self.ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                     ignore_reinit_error=True)
+            self._started = True
+        self._task = ray.remote(num_cpus=cpus_per_trial)(_call)
+
+    def run(self, jobs: Sequence[Job], done: Callable[[int, tuple], None]) -> None:
+        ray = self.ray
+        refs = {self._task.remote(fn, args): i for i, fn, args in jobs}
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                for r in ready:
+                    i = refs.pop(r)
+                    try:
+                        out = ray.get(r)
+                    except Exception as e:  # the worker itself died
+                        out = ("failed", f"ray worker failed: {type(e).__name__}: {e}", float("nan"))
+                    done(i, out)
+        except KeyboardInterrupt:
+            for r in refs:
+                ray.cancel(r, force=True)
+            raise
+
+    def close(self) -> None:
+        if self._started:
+            self.ray.shutdown()
+            self._started = False
+
+
+def make_executor(name: str = "inprocess", **kw) -> Any:
+    if name == "inprocess":
+        return InProcess()
+    if name == "ray":
+        return RayExecutor(**kw)
+    raise ValueError(f"executor must be 'inprocess' or 'ray', got {name!r}")
