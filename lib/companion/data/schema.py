@@ -21,6 +21,7 @@ class Field:
     vocab_size: int = 0  # sparse/sequence ids lie in [0, vocab_size); for sequences 0 is padding
     max_len: int = 0  # sequences only
     share_with: str | None = None  # a sequence may reuse a sparse field's embedding table (e.g. item id)
+    pretrained: str | None = None  # a frozen table in ``CTRSplits.pretrained`` ([vocab_size, dim]) instead of a learned one
 
     def __post_init__(self):
         if self.kind not in ("dense", "sparse", "sequence"):
@@ -119,6 +120,7 @@ class CTRSplits:
     valid: CTRDataset
     test: CTRDataset
     info: dict = field(default_factory=dict)  # provenance: source, preprocessing, ground truth, ...
+    pretrained: dict = field(default_factory=dict)  # name -> frozen embedding table (float [vocab, dim]), e.g. KuaiVideo's visual vectors
 
     @property
     def base_ctr(self) -> float:
