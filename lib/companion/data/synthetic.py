@@ -61,8 +61,15 @@ def make_synthetic_ctr(
     target_ctr: float = 0.25,
     seed: int = 0,
     fractions=(0.8, 0.1, 0.1),
+    structure_seed: int | None = None,
 ) -> CTRSplits:
-    """Build train/valid/test splits and the :class:`GroundTruth` (in ``splits.info['ground_truth']``)."""
+    """Build train/valid/test splits and the :class:`GroundTruth` (in ``splits.info['ground_truth']``).
+
+    ``structure_seed``: when given, the planted structure (which fields interact and the interaction functions)
+    comes from this seed and only the rows and labels from ``seed``, so several draws (DistDNAS's data dates) share
+    one ground truth while ``pair_scale``/``triple_scale`` drift. None (the default) draws everything from ``seed``
+    exactly as before.
+    """
     if n_samples < 10:
         raise ValueError(f"n_samples must be >= 10, got {n_samples}")
     if n_sparse < 2 or vocab_size < 2:
@@ -77,14 +84,15 @@ def make_synthetic_ctr(
     if n_triples < 0 or (n_triples and n_sparse < 3):
         raise ValueError(f"n_triples={n_triples}: three-way interactions need at least 3 sparse fields, have {n_sparse}")
     rng = np.random.default_rng(seed)
+    srng = rng if structure_seed is None else np.random.default_rng(structure_seed)  # structure draws
     dense = rng.normal(size=(n_samples, n_dense)).astype(np.float32)
     sparse = np.stack([_zipf_ids(rng, n_samples, vocab_size) for _ in range(n_sparse)], 1)
     names = [f"I{i + 1}" for i in range(n_dense)] + [f"C{i + 1}" for i in range(n_sparse)]
     cols = [dense[:, i] for i in range(n_dense)] + [sparse[:, i] for i in range(n_sparse)]
     kinds = ["dense"] * n_dense + ["sparse"] * n_sparse
 
-    first = sum(rng.normal(size=vocab_size)[sparse[:, i]] for i in range(n_sparse))
-    first = first + dense @ rng.normal(size=n_dense) if n_dense else first
+    first = sum(srng.normal(size=vocab_size)[sparse[:, i]] for i in range(n_sparse))
+    first = first + dense @ srng.normal(size=n_dense) if n_dense else first
     logit = first_order_scale * _standardize(first)
     scales = {"first_order": first_order_scale}
 
@@ -97,16 +105,16 @@ def make_synthetic_ctr(
             raise ValueError(f"n_pairs={n_pairs}: only {t} distinct pairs exist for this draw (its first pair joined "
                              f"two sparse fields, so no dense-sparse pair is left); ask for at most {t} pairs")
         while True:  # rejection sampling; the check above guarantees a free pair exists
-            i, j = sorted(rng.choice(pool, 2, replace=False))
+            i, j = sorted(srng.choice(pool, 2, replace=False))
             if (i, j) not in used and kinds[j] == "sparse":
                 break
         used.add((i, j))
-        logit = logit + pair_scale * _term(rng, [cols[i], cols[j]], [kinds[i], kinds[j]], vocab_size, rank)
+        logit = logit + pair_scale * _term(srng, [cols[i], cols[j]], [kinds[i], kinds[j]], vocab_size, rank)
         pairs.append((names[i], names[j]))
         scales[f"{names[i]}x{names[j]}"] = pair_scale
     for _ in range(n_triples):
-        i, j, k = sorted(rng.choice(sparse_idx, 3, replace=False))
-        logit = logit + triple_scale * _term(rng, [cols[i], cols[j], cols[k]], ["sparse"] * 3, vocab_size, rank)
+        i, j, k = sorted(srng.choice(sparse_idx, 3, replace=False))
+        logit = logit + triple_scale * _term(srng, [cols[i], cols[j], cols[k]], ["sparse"] * 3, vocab_size, rank)
         triples.append((names[i], names[j], names[k]))
         scales[f"{names[i]}x{names[j]}x{names[k]}"] = triple_scale
 
