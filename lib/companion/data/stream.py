@@ -29,7 +29,8 @@ import pyarrow.csv as pv
 from .errors import DataFormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
-BLOCK = 1 << 24  # bytes per read of the line counter, and pyarrow's parse block
+BLOCK = 1 << 24  # bytes per read of the row counter (FirstLines)
+PARSE_BLOCK = 1 << 20  # pyarrow's parse block: 1 MiB parses about 3x faster than 16 MiB here
 INT_RE = re.compile(r"-?[0-9]+\Z")  # what Arrow's int64 parser accepts: no '+', no '_', no spaces
 FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _I64 = (-(1 << 63), (1 << 63) - 1)
@@ -196,7 +197,7 @@ def batches(path: Path, spec: CsvSpec, max_rows: int | None = None,
     ``batch_check(batch)`` returns False when a value is out of its allowed set; then, as for any parse error,
     the file is scanned for the first bad line and :class:`DataFormatError` names it.
     """
-    read = pv.ReadOptions(column_names=None if spec.header else spec.names, block_size=BLOCK, use_threads=True)
+    read = pv.ReadOptions(column_names=None if spec.header else spec.names, block_size=PARSE_BLOCK, use_threads=True)
     parse = pv.ParseOptions(delimiter=spec.sep, quote_char=False, double_quote=False, escape_char=False)
     convert = pv.ConvertOptions(column_types=spec.types, include_columns=list(spec.types), null_values=[""],
                                 strings_can_be_null=False, quoted_strings_can_be_null=False)

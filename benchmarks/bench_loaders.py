@@ -1,0 +1,243 @@
+"""Loader benchmark (issue 10): peak memory and rows/s of the streaming converters against the pandas readers.
+
+Generates, in a temporary folder, a Criteo-format file (label, 13 integer counts with 20% empty, 26 hex
+categories drawn from skewed distributions) and an AmazonElectronics_x1-format BARS folder (train.csv + test.csv,
+two ``^``-joined histories of ``--seq-len`` ids per row). Then, each step in a fresh child process (so its peak
+RSS is its own, read from ``wait4``):
+
+1. the streaming converter on the full files (peak RSS, rows/s, into an empty cache);
+2. a second, cached load of the same files (time; nothing is parsed);
+3. the streaming converter and the pandas-based reader of commit ``--legacy`` (read out of git) side by side on
+   the same prefix of each file (``--legacy-rows`` / ``--legacy-bars-rows``): the old readers hold every field as a
+   Python string (about 4 KB per Criteo row and 17 KB per 200-token BARS row), so on the full files they would
+   need tens of GB; the prefix is what they can read here.
+
+    /tmp/cpuslot .venv/bin/python benchmarks/bench_loaders.py               # 10M Criteo rows, 2M BARS rows
+    .venv/bin/python benchmarks/bench_loaders.py --rows 200000 --bars-rows 50000   # a quick look
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 100_000
+
+
+# --- file generation: variable-width decimal/hex fields scattered into one byte buffer per chunk ---------------
+
+_DEC_MAX = 200_000
+_DEC = None
+
+
+def _decimal_table():
+    """Bytes and length of every integer below _DEC_MAX (a lookup replaces per-digit arithmetic)."""
+    global _DEC
+    if _DEC is None:
+        text = np.array([f"{i:<6d}" for i in range(_DEC_MAX)], dtype="S6")
+        _DEC = (np.frombuffer(text.tobytes(), np.uint8).reshape(_DEC_MAX, 6),
+                np.char.str_len(np.char.strip(text)).astype(np.int64))
+    return _DEC
+
+
+def _digits(values: np.ndarray, base: int = 10, width: int | None = None):
+    """(byte matrix [n, w] left-aligned, length [n]) of non-negative integers: decimal (below 200,000) or
+    fixed-width hex."""
+    v = values.astype(np.int64)
+    if base == 16:
+        alphabet = np.frombuffer(b"0123456789abcdef", np.uint8)
+        shifts = 4 * np.arange(width - 1, -1, -1)
+        return alphabet[(v[:, None] >> shifts) & 15], np.full(len(v), width, np.int64)
+    table, lengths = _decimal_table()
+    return table[v], lengths[v]
+
+
+def _render(fields: list, seps: list[bytes]) -> bytes:
+    """One text chunk: ``fields[j]`` is (bytes [n, w], lengths [n]); ``seps[j]`` follows field j (the last: newline)."""
+    widths = np.stack([ln for _, ln in fields], 1) + 1  # every field is followed by one separator byte
+    row_len = widths.sum(1)
+    buf = np.empty(int(row_len.sum()), np.uint8)
+    offset = np.r_[0, np.cumsum(row_len)[:-1]]
+    for (mat, ln), sep in zip(fields, seps):
+        keep = np.arange(mat.shape[1]) < ln[:, None]
+        buf[(offset[:, None] + np.arange(mat.shape[1]))[keep]] = mat[keep]
+        offset = offset + ln
+        buf[offset] = ord(sep)
+        offset += 1
+    return buf.tobytes()
+
+
+def make_criteo(path: Path, rows: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    cards = np.unique(np.geomspace(4, 2_000_000, 26).astype(int))  # like Criteo: a few huge, many small fields
+    cards = np.resize(cards, 26)
+    with open(path, "wb") as fh:
+        for a in range(0, rows, CHUNK):
+            n = min(CHUNK, rows - a)
+            fields = [_digits(rng.integers(0, 2, n))]
+            for _ in range(13):
+                mat, ln = _digits(np.minimum(rng.geometric(0.05, n) - 1, _DEC_MAX - 1))
+                ln[rng.random(n) < 0.2] = 0  # empty count
+                fields.append((mat, ln))
+            for c in cards:
+                ids = np.minimum(rng.zipf(1.2, n), c)
+                mat, ln = _digits(ids * 2654435761 % (1 << 32), 16, 8)
+                ln[rng.random(n) < 0.05] = 0
+                fields.append((mat, ln))
+            fh.write(_render(fields, [b"\t"] * 39 + [b"\n"]))
+
+
+def make_bars(folder: Path, rows: int, seq_len: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n_rows in (("train.csv", rows), ("test.csv", max(1, rows // 7))):
+        with open(folder / name, "wb") as fh:
+            fh.write(b"label,user_id,item_id,cate_id,item_history,cate_history\n")
+            for a in range(0, n_rows, CHUNK // 4):
+                n = min(CHUNK // 4, n_rows - a)
+                item = np.minimum(rng.zipf(1.3, (n, seq_len + 1)), 63_000)
+                cate = item % 801
+                fields = [_digits(rng.integers(0, 2, n)), _digits(rng.integers(0, 192_403, n)),
+                          _digits(item[:, -1]), _digits(cate[:, -1])]
+                seps = [b","] * 4
+                for hist in (item, cate):
+                    for k in range(seq_len):
+                        fields.append(_digits(hist[:, k]))
+                        seps.append(b"^" if k < seq_len - 1 else b",")
+                seps[-1] = b"\n"
+                fh.write(_render(fields, seps))
+
+
+def prefix(src: Path, dst: Path, lines: int) -> None:
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        for i, line in enumerate(fi):
+            if i >= lines:
+                break
+            fo.write(line)
+
+
+# --- measured steps, each in a child process -------------------------------------------------------------------
+
+CHILD = r"""
+import importlib.util, json, os, sys, time
+sys.path.insert(0, {lib!r})
+kind, which, path, legacy = {kind!r}, {which!r}, {path!r}, {legacy!r}
+if which == "legacy":
+    spec = importlib.util.spec_from_file_location("companion.data._legacy_" + kind, legacy)
+    mod = importlib.util.module_from_spec(spec); sys.modules[spec.name] = mod; spec.loader.exec_module(mod)
+elif kind == "criteo":
+    from companion.data import ctr_formats as mod
+else:
+    from companion.data import bars as mod
+t0 = time.perf_counter()
+if kind == "criteo":
+    s = mod.load_ctr_dataset("criteo", path, min_count=10, cache=which != "legacy")
+else:
+    kw = dict(verify_md5=False) if which != "legacy" else dict()
+    s = mod.load_bars("AmazonElectronics_x1", root=path, valid_fraction=0.1, cache=which != "legacy", **kw)
+dt = time.perf_counter() - t0
+rows = len(s.train) + len(s.valid) + len(s.test)
+print("RESULT " + json.dumps(dict(seconds=dt, rows=rows, cached="cached" in s.info or dt < 0)))
+"""
+
+
+def run_measured(kind, which, path, cache, legacy=None) -> dict:
+    """One load in a fresh child process: its time, and its own peak RSS (ru_maxrss from wait4, in MiB)."""
+    code = CHILD.format(lib=str(ROOT / "lib"), kind=kind, which=which, path=str(path), legacy=str(legacy or ""))
+    env = dict(os.environ, COMPANION_CACHE=str(cache), OMP_NUM_THREADS="1")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        text, etext = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind}/{which} failed:\n{etext[-3000:]}")
+    res = json.loads(next(ln for ln in text.splitlines() if ln.startswith("RESULT "))[7:])
+    res.update(which=which, kind=kind, peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
+               process_seconds=round(time.perf_counter() - t0, 2), rows_per_s=round(res["rows"] / res["seconds"]))
+    return res
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=10_000_000, help="Criteo-format rows (default 10M)")
+    ap.add_argument("--bars-rows", type=int, default=2_000_000, help="BARS train.csv rows (test.csv gets 1/7)")
+    ap.add_argument("--seq-len", type=int, default=100)
+    ap.add_argument("--legacy-rows", type=int, default=300_000, help="prefix both Criteo readers run on")
+    ap.add_argument("--legacy-bars-rows", type=int, default=30_000, help="prefix both BARS readers run on")
+    ap.add_argument("--legacy", default="891c84f", help="commit whose pandas-based readers are the baseline")
+    ap.add_argument("--dir", default=None, help="work folder (default: a temporary one, removed afterwards)")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args(argv)
+    tmp = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench_loaders_"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    results = {"args": vars(args), "steps": []}
+    try:
+        legacy = {}
+        for kind, rel in (("criteo", "lib/companion/data/ctr_formats.py"), ("bars", "lib/companion/data/bars.py")):
+            src = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.legacy}:{rel}"], capture_output=True,
+                                 text=True, check=True).stdout
+            legacy[kind] = tmp / f"legacy_{kind}.py"
+            legacy[kind].write_text(src)
+        t0 = time.perf_counter()
+        crit = tmp / "criteo" / "train.txt"
+        crit.parent.mkdir(exist_ok=True)
+        make_criteo(crit, args.rows)
+        bars_root = tmp / "bars"
+        make_bars(bars_root / "AmazonElectronics_x1", args.bars_rows, args.seq_len)
+        results["generate_seconds"] = round(time.perf_counter() - t0, 1)
+        results["files_mib"] = {"criteo": round(crit.stat().st_size / 2**20, 1),
+                                "bars_train": round((bars_root / "AmazonElectronics_x1" / "train.csv").stat().st_size / 2**20, 1)}
+        print(f"generated {args.rows:,} Criteo rows ({results['files_mib']['criteo']} MiB) and {args.bars_rows:,} "
+              f"BARS rows ({results['files_mib']['bars_train']} MiB) in {results['generate_seconds']} s", flush=True)
+
+        def step(label, *a, **k):
+            r = run_measured(*a, **k)
+            r["step"] = label
+            results["steps"].append(r)
+            print(f"{label:<44} {r['rows']:>10,} rows {r['seconds']:8.2f} s {r['rows_per_s']:>10,} rows/s "
+                  f"peak RSS {r['peak_rss_mib']:8.1f} MiB", flush=True)
+            return r
+
+        step("criteo: streaming, full file", "criteo", "new", crit, tmp / "cache")
+        step("criteo: second load (cached)", "criteo", "new", crit, tmp / "cache")
+        pre = tmp / "criteo_prefix" / "train.txt"
+        pre.parent.mkdir(exist_ok=True)
+        prefix(crit, pre, min(args.legacy_rows, args.rows))
+        new_p = step(f"criteo: streaming, first {args.legacy_rows:,} rows", "criteo", "new", pre, tmp / "cache_p")
+        old_p = step(f"criteo: pandas ({args.legacy}), same rows", "criteo", "legacy", pre, tmp / "cache_l", legacy["criteo"])
+        results["criteo_speedup_same_file"] = round(new_p["rows_per_s"] / old_p["rows_per_s"], 2)
+        for f in (crit, pre):
+            f.unlink()
+        step("bars: streaming, full files", "bars", "new", bars_root, tmp / "cache")
+        step("bars: second load (cached)", "bars", "new", bars_root, tmp / "cache")
+        bpre = tmp / "bars_prefix" / "AmazonElectronics_x1"
+        bpre.mkdir(parents=True)
+        prefix(bars_root / "AmazonElectronics_x1" / "train.csv", bpre / "train.csv", min(args.legacy_bars_rows, args.bars_rows) + 1)
+        prefix(bars_root / "AmazonElectronics_x1" / "test.csv", bpre / "test.csv", max(2, args.legacy_bars_rows // 7) + 1)
+        new_b = step(f"bars: streaming, first {args.legacy_bars_rows:,} rows", "bars", "new", bpre.parent, tmp / "cache_bp")
+        old_b = step(f"bars: pandas ({args.legacy}), same rows", "bars", "legacy", bpre.parent, tmp / "cache_bl", legacy["bars"])
+        results["bars_speedup_same_file"] = round(new_b["rows_per_s"] / old_b["rows_per_s"], 2)
+        print(f"speed-up on the same file: criteo {results['criteo_speedup_same_file']}x, "
+              f"bars {results['bars_speedup_same_file']}x")
+    finally:
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=1))
+        if not args.dir:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
