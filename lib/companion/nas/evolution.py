@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
 import numpy as np
+
 from ..progress import tqdm
+from .protocol import Space
+from .searchers import RegularizedEvolution, nasrec_mutation_count  # noqa: F401  (re-exported)
 
 C = TypeVar("C")
 
@@ -43,9 +46,29 @@ class EvolutionResult(Generic[C]):
         return out
 
 
-def nasrec_mutation_count(generation: int, generations: int) -> int:
-    """NASRec's decaying number of mutations per child."""
-    return (generations - generation) // max(20, generations // 5) + 1
+class _FnSpace(Space):
+    """The three callables the batch API takes, seen as a space (evolution needs no encoding)."""
+
+    def __init__(self, sample, mutate, key):
+        self._sample, self._mutate, self._key = sample, mutate, key
+
+    def cardinalities(self):
+        raise NotImplementedError("a callable-defined space has no decisions")
+
+    def encode(self, cand):
+        raise NotImplementedError("a callable-defined space has no encoding")
+
+    def decode(self, code):
+        raise NotImplementedError("a callable-defined space has no encoding")
+
+    def key(self, cand) -> str:
+        return self._key(cand)
+
+    def sample_uniform(self, rng):
+        return self._sample(rng)
+
+    def mutate(self, cand, rng):
+        return self._mutate(cand, rng)
 
 
 def regularized_evolution(
@@ -66,65 +89,50 @@ def regularized_evolution(
     progress: bool = True,
     desc: str = "evolution",
 ) -> EvolutionResult[C]:
-    """Minimise the fitness. Pass ``evaluate`` (one candidate) or ``evaluate_batch`` (a list, e.g. a predictor)."""
+    """Minimise the fitness. Pass ``evaluate`` (one candidate) or ``evaluate_batch`` (a list, e.g. a predictor).
+
+    A batch driver over :class:`searchers.RegularizedEvolution` (the ask/tell searcher every space can use), kept for
+    callers that score whole generations at once; it consumes the RNG exactly as the searcher does."""
     if (evaluate is None) == (evaluate_batch is None):
         raise ValueError("pass exactly one of evaluate or evaluate_batch")
-    if population_size < 1 or n_children < 1 or generations < 0:
-        raise ValueError(f"population_size and n_children must be >= 1 and generations >= 0, got {population_size}, {n_children}, {generations}")
-    if not 1 <= sample_size <= population_size:
-        raise ValueError(f"sample_size must lie in 1..population_size={population_size}, got {sample_size}")
-    keep = n_children if keep_children is None else keep_children
-    if not 1 <= keep <= n_children:
-        raise ValueError(f"keep_children must lie in 1..n_children={n_children}, got {keep_children}")
+    if generations < 0:
+        raise ValueError(f"generations must be >= 0, got {generations}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    ea = RegularizedEvolution(_FnSpace(sample, mutate, key), population_size=population_size, sample_size=sample_size,
+                              n_children=n_children, keep_children=keep_children,
+                              generations=generations if decaying_mutations else None, max_retries=max_retries, rng=rng)
     cache: dict[Hashable, float] = {}
     res: EvolutionResult[C] = EvolutionResult()
 
-    def score(cands: list[C]) -> list[float]:
-        todo = [c for c in cands if key(c) not in cache]
+    def run_batch() -> list[tuple[C, float]]:
+        props = ea.ask()
+        todo, seen = [], set()
+        for p in props:
+            if p.key not in cache and p.key not in seen:
+                seen.add(p.key)
+                todo.append(p.cand)
         if todo:
             vals = evaluate_batch(todo) if evaluate_batch is not None else [evaluate(c) for c in todo]
             for c, v in zip(todo, vals):
                 cache[key(c)] = float(v)
-        out = [cache[key(c)] for c in cands]
-        res.history.extend(zip(cands, out))
+        out = [(p.cand, cache[p.key]) for p in props]
+        for p, (_, f) in zip(props, out):
+            ea.tell(p, -f)
+        res.history.extend(out)
         return out
 
-    init, seen_init = [], set()
-    for _ in range(population_size * (max_retries + 1)):
-        if len(init) == population_size:
-            break
-        c = sample(rng)
-        if key(c) not in seen_init:
-            seen_init.add(key(c))
-            init.append(c)
-    pop = deque(zip(init, score(init)))
-    res.entrants.extend(pop)
-    res.best_so_far.append(min(f for _, f in pop))
+    run_batch()
+    res.entrants.extend((q.cand, -r) for q, r in ea.entrants)
+    res.best_so_far.append(min(f for _, f in res.entrants))
     bar = tqdm(range(generations), desc=desc, disable=not progress, leave=False, unit="gen")
-    for g in bar:
-        idx = rng.choice(len(pop), size=min(sample_size, len(pop)), replace=False)
-        parent = min((pop[i] for i in idx), key=lambda cf: cf[1])[0]
-        m = nasrec_mutation_count(g, generations) if decaying_mutations else 1
-        children, child_keys = [], set()
-        for _ in range(n_children):
-            for _attempt in range(max_retries + 1):
-                child = parent
-                for _ in range(m):
-                    child = mutate(child, rng)
-                k = key(child)
-                if k not in cache and k not in child_keys:
-                    break
-            child_keys.add(key(child))
-            children.append(child)
-        scored = sorted(zip(children, score(children)), key=lambda cf: cf[1])[:keep]
-        for cf in scored:
-            pop.append(cf)
-            pop.popleft()  # aging: the oldest dies
-        res.entrants.extend(scored)
-        res.best_so_far.append(min(res.best_so_far[-1], scored[0][1]))
+    for _ in bar:
+        n_before = len(ea.entrants)
+        run_batch()
+        kept = [(q.cand, -r) for q, r in ea.entrants[n_before:]]
+        res.entrants.extend(kept)
+        res.best_so_far.append(min(res.best_so_far[-1], kept[0][1]))
         bar.set_postfix(best=f"{res.best_so_far[-1]:.4f}")
-    res.population = list(pop)
+    res.population = [(q.cand, -r) for q, r in ea.population]
     return res
 
 

@@ -8,6 +8,7 @@ the executor (``make_executor("ray")``), and ``pip install .[ray]`` provides it.
 """
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from typing import Any, Callable, Sequence
@@ -52,8 +53,18 @@ class RayExecutor:
         self.ray = ray
         self._started = False
         if not ray.is_initialized():
-            ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                     ignore_reinit_error=True)
+            os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # slow machines: wait for the raylet
+            os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+            for attempt in range(3):  # Ray's raylet gives its agents a fixed 15 s to start (ray#65983): on a
+                try:                  # loaded machine the first start can time out, a second usually does not
+                    ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                             ignore_reinit_error=True)
+                    break
+                except Exception as e:
+                    ray.shutdown()
+                    if attempt == 2:
+                        raise RuntimeError(f"Ray did not start three times (last error: {e}); a loaded machine can "
+                                           f"time out Ray's agents, use the in-process executor") from e
             self._started = True
         self._task = ray.remote(num_cpus=cpus_per_trial)(_call)
 

@@ -131,6 +131,8 @@ class RegularizedEvolution(Searcher):
         self.P, self.S, self.C, self.keep = population_size, sample_size, n_children, keep
         self.G, self.max_retries = generations, max_retries
         self.population: deque = deque()
+        self.entrants: list = []  # (proposal, reward) of every candidate that joined the population, in order
+        self.cap = population_size  # the population's size once the initial one is told
         self.generation = -1  # -1 = the initial population is next
         self._batch: list[tuple[Proposal, float | None]] = []
         self._expect = 0
@@ -190,13 +192,14 @@ class RegularizedEvolution(Searcher):
         done = [(q, r) for q, r in self._batch if r is not None]
         if self.generation == -1:
             self.population.extend(done)
+            self.cap = len(self.population)  # fewer than P when the space ran out of distinct draws; size stays
         else:
             done = sorted(done, key=lambda qr: -qr[1])[:self.keep]
             for qr in done:
                 self.population.append(qr)
-                if len(self.population) > self.P:
-                    self.population.popleft()
-        self.entrants = getattr(self, "entrants", []) + done
+                if len(self.population) > self.cap:
+                    self.population.popleft()  # aging: the oldest dies
+        self.entrants.extend(done)
         self.generation += 1
         self._expect = 0
 
@@ -242,7 +245,7 @@ class FactorizedPolicy:
 class Reinforce(Searcher):
     """REINFORCE with a moving-average baseline: ``logits += lr * (r - b) / s * grad log p(code)``, with ``b`` and
     ``s`` exponential moving averages of the reward's mean and spread (so ``lr`` does not depend on the reward's
-    scale). A draw already evaluated is learned from again at no trial cost and redrawn."""
+    scale). A draw already evaluated is redrawn, so no trial is spent twice on one candidate."""
 
     name = "reinforce"
 
@@ -252,7 +255,7 @@ class Reinforce(Searcher):
         if not 0 <= baseline_decay < 1 or lr <= 0 or batch < 1:
             raise ValueError(f"need lr > 0, 0 <= baseline_decay < 1, batch >= 1; got {lr}, {baseline_decay}, {batch}")
         self.policy = FactorizedPolicy(space.cardinalities())
-        self.lr, self.decay, self.batch = lr, baseline_decay, batch
+        self.lr, self.decay, self.batch, self.redraws = lr, baseline_decay, batch, 50
         self.baseline: float | None = None
         self.spread = 1.0
         self.updates = 0
@@ -268,19 +271,26 @@ class Reinforce(Searcher):
         self.baseline = self.decay * self.baseline + (1 - self.decay) * reward
 
     def _sample(self) -> tuple[Any, dict]:
-        for _ in range(self.max_redraws):
+        """A policy draw not yet evaluated; after ``redraws`` draws that were all known (a converged policy), an
+        unseen mutation of the last draw (a neighbour of where the policy points), else a uniform draw, marked
+        ``fallback`` and not learned from (its log-probability is not the policy's)."""
+        for _ in range(self.redraws):
             code, cand, logp = self.space.sample_code(self.rng, self.policy)
-            k = self.space.key(cand)
-            if k in self.told and self.told[k] is not None:  # learn again from a known result, then redraw
-                self._learn(code, self.told[k])
-                continue
-            break
-        return cand, {"code": code, "logp": logp}
+            if self._fresh(self.space.key(cand)) and self._ok(cand):
+                return cand, {"code": code, "logp": logp}
+        near = cand
+        for _ in range(self.redraws):
+            near = self.space.mutate(near, self.rng)
+            if self._fresh(self.space.key(near)) and self._ok(near):
+                return near, {"fallback": "mutation"}
+        return self.space.sample_uniform(self.rng), {"fallback": "uniform"}
 
     def ask(self) -> list[Proposal]:
         return [self._draw(self._sample) for _ in range(self.batch)]
 
     def _observe(self, p: Proposal, reward: float | None) -> None:
+        if p.info.get("fallback"):
+            return
         if reward is None:  # a failure teaches "worse than usual"
             if self.baseline is None:
                 return

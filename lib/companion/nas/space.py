@@ -141,9 +141,16 @@ class SearchSpace:
     attn_heads: int = 8  # NASRec: nn.MultiheadAttention(16, 8 heads), 2 units per head
 
     def __post_init__(self):
-        bad = [o for o in self.dense_ops if o not in DENSE_OPS] + [o for o in self.sparse_ops if o not in SPARSE_OPS]
+        from . import registry  # the operators a space may name are the registry's of the block kinds
+        dense_ok = registry.names("dense_unary", "dense_binary", "dense_sparse")
+        sparse_ok = registry.names("sparse")
+        bad = [o for o in self.dense_ops if o not in dense_ok] + [o for o in self.sparse_ops if o not in sparse_ok]
         if bad:
-            raise ValueError(f"unknown operators {bad}; dense ops are {DENSE_OPS}, sparse ops are {SPARSE_OPS}")
+            raise ValueError(f"unknown operators {bad}; dense ops are {dense_ok}, sparse ops are {sparse_ok}")
+        binary = set(registry.names("dense_binary"))
+        if binary - set(BINARY_DENSE_OPS):
+            raise ValueError(f"binary dense operators {sorted(binary - set(BINARY_DENSE_OPS))} are registered but the "
+                             f"canonical form knows only {BINARY_DENSE_OPS}; add them to BINARY_DENSE_OPS")
         if not self.dense_ops or not self.sparse_ops:
             raise ValueError("a space needs at least one dense and one sparse operator")
         if self.num_blocks < 1:

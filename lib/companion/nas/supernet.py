@@ -52,6 +52,7 @@ from torch import nn
 
 from ..data.schema import Schema
 from ..models.embedding import FeatureEmbedding
+from . import registry
 from .space import BINARY_DENSE_OPS, Arch, BlockChoice, SearchSpace
 
 # ----------------------------------------------------------------------------- slicing helpers
@@ -273,26 +274,18 @@ class ChoiceBlock(nn.Module):
             d_in, t_in, D, T = in_dense, in_tokens, choice.dense_dim, choice.sparse_dim
             dense_ops, sparse_ops, ds, fm = (choice.dense_op,), (choice.sparse_op,), choice.dense_to_sparse, choice.sparse_to_dense
             w_left = w_mid = None
-        for op in dense_ops:
-            if op == "fc":
-                self.fc = FCOp(d_in, D, ln)
-            elif op == "dot":
-                self.dot = DotOp(d_in, t_in, self.k, E, D, ln)
-            elif op in BINARY_DENSE_OPS:
+        ctx = {"d_in": d_in, "t_in": t_in, "D": D, "T": T, "E": E, "k": self.k, "ln": ln, "heads": s.attn_heads}
+        for op in dense_ops:  # every operator is built by its registry entry, under its own name
+            if registry.get(op).kind == "dense_binary":
                 if choice is not None:
                     w_left, w_right = in_dense  # a pair for binary ops
                     w_mid = max(w_left, w_right)
                 else:
                     w_left = w_mid
-                if op == "gating":
-                    self.gating = GatingOp(w_left, w_mid, D, ln)
-                else:
-                    self.sum = SumOp(w_mid, D, ln)
+                ctx = {**ctx, "w_left": w_left, "w_mid": w_mid}
+            setattr(self, op, registry.build(op, ctx))
         for op in sparse_ops:
-            if op == "efc":
-                self.efc = EFCOp(t_in, T, ln)
-            else:
-                self.attn = AttnOp(t_in, T, E, s.attn_heads, ln)
+            setattr(self, op, registry.build(op, ctx))
         if ds:
             self.ds_merge = DSMerge(D, s.ds_tokens, E, ln)
         if fm:
@@ -319,18 +312,20 @@ class ChoiceBlock(nn.Module):
         tcols = self._tok_cols(feats, c.sparse_in, dev) if sliced else None
         dense_ops = self.space.dense_ops if c.dense_op == "all" else (c.dense_op,)
         sparse_ops = self.space.sparse_ops if c.sparse_op == "all" else (c.sparse_op,)
-        need_xd = any(op in ("fc", "dot") for op in dense_ops)
+        kinds = {op: registry.get(op).kind for op in dense_ops}
+        need_xd = any(k in ("dense_unary", "dense_sparse") for k in kinds.values())
         if need_xd:
             xd = torch.cat([feats[j].dense for j in c.dense_in], 1)
             dcols = self._dense_cols(feats, c.dense_in, dev) if sliced else None
         yd = 0
-        for op in dense_ops:
-            if op == "fc":
-                yd = yd + self.fc(xd, d, dcols, mk)
-            elif op == "dot":
-                yd = yd + self.dot(xd, xs, d, dcols, tcols, mk)
+        for op in dense_ops:  # how a block calls an operator depends only on its kind
+            mod, kind = getattr(self, op), kinds[op]
+            if kind == "dense_unary":
+                yd = yd + mod(xd, d, dcols, mk)
+            elif kind == "dense_sparse":
+                yd = yd + mod(xd, xs, d, dcols, tcols, mk)
             else:
-                yd = yd + getattr(self, op)(feats[c.left].dense, feats[c.right].dense, d, sliced, mk)
+                yd = yd + mod(feats[c.left].dense, feats[c.right].dense, d, sliced, mk)
         ys = 0
         for op in sparse_ops:
             ys = ys + getattr(self, op)(xs, t, tcols, mk)
