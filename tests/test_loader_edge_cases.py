@@ -243,13 +243,23 @@ def test_bars_blank_line_and_latin1(tmp_path):
         bars.load_bars("AmazonElectronics_x1", root=tmp_path, verify_md5=False)
 
 
-def test_bars_md5_is_checked(tmp_path):
+def test_bars_md5_is_checked(tmp_path, monkeypatch):
+    import dataclasses
+    import hashlib
+
     _write(tmp_path, "AmazonElectronics_x1", AMAZON_TRAIN, AMAZON_TEST)
     with pytest.raises(DataFormatError, match=r"train\.csv: md5 [0-9a-f]{32} does not match the published "
                                               "e9bf80b92985e463db18fdc753d347b5"):
         bars.load_bars("AmazonElectronics_x1", root=tmp_path)
-    assert bars.md5sum(tmp_path / "AmazonElectronics_x1" / "test.csv") == __import__("hashlib").md5(
-        AMAZON_TEST.encode()).hexdigest()
+    sums = {"train.csv": hashlib.md5(AMAZON_TRAIN.encode()).hexdigest(),
+            "test.csv": hashlib.md5(AMAZON_TEST.encode()).hexdigest()}
+    spec = dataclasses.replace(bars.BARS_SPECS["AmazonElectronics_x1"], md5=sums)
+    monkeypatch.setitem(bars.BARS_SPECS, "AmazonElectronics_x1", spec)
+    assert len(bars.load_bars("AmazonElectronics_x1", root=tmp_path, seed=1).train) == 4  # the right sums pass
+    calls = []
+    monkeypatch.setattr(bars, "md5sum", lambda p: calls.append(p) or "x")
+    bars.load_bars("AmazonElectronics_x1", root=tmp_path, seed=2)  # a new entry, but the files were checked
+    assert calls == []
 
 
 def test_amazon_user_id_is_meta(tmp_path):

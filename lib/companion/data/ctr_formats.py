@@ -246,7 +246,7 @@ def _convert(name: str, path: Path, cfg: Preprocess, folder: Path) -> None:
         if n == 0:
             raise DataFormatError(path, None, "file has no data rows")
         assign = st.split_assignment(n, cfg.fractions, cfg.seed)
-        train = pa.array(assign == 0)
+        train = assign == 0
         ids_f = st.RawColumn(w / "ids.bin", np.int64)  # column after column: ids of column k at rows [k n, (k+1) n)
         fields = [Field(c, "dense") for c in dense_cols]
         for c, spool in spools.items():
@@ -254,9 +254,11 @@ def _convert(name: str, path: Path, cfg: Preprocess, folder: Path) -> None:
             if cfg.hash_buckets:
                 ids, vocab = _hash_ids(col, cfg.hash_buckets), cfg.hash_buckets
             else:
-                counts = col.filter(train).value_counts()
-                counts = pa.table({"v": counts.field(0), "n": counts.field(1).cast(pa.int64())})
-                keep = st.vocabulary(counts, cfg.min_count)
+                cnt, at = st.Counter(), 0  # counted batch by batch: no copy of the training rows' strings
+                for chunk in col.chunks:
+                    cnt.add(chunk.filter(pa.array(train[at:at + len(chunk)])))
+                    at += len(chunk)
+                keep = st.vocabulary(cnt.table(), cfg.min_count)
                 ids, vocab = st.encode(col, keep, offset=1, missing=0), len(keep) + 1  # unseen, rare, empty -> 0
             ids_f.append(ids)
             fields.append(Field(c, "sparse", int(vocab)))

@@ -342,7 +342,8 @@ class Counter:
 
     def __init__(self):
         self.parts: list[pa.Table] = []
-        self.rows = 0
+        self.pending = 0  # rows in the parts not merged yet
+        self.merged = 0  # rows of the last merged table
 
     def add(self, values: pa.Array | pa.ChunkedArray) -> None:
         if len(values) == 0:
@@ -351,13 +352,13 @@ class Counter:
         if isinstance(vc, pa.ChunkedArray):
             vc = vc.combine_chunks()
         self.parts.append(pa.table({"v": vc.field(0), "n": vc.field(1).cast(pa.int64())}))
-        self.rows += len(vc)
-        if len(self.parts) > 16:
+        self.pending += len(vc)
+        if self.pending > 2 * self.merged + (1 << 20):  # geometric: merging costs O(distinct values) overall
             self._merge()
 
     def _merge(self) -> None:
         t = pa.concat_tables(self.parts).group_by("v").aggregate([("n", "sum")]).rename_columns(["v", "n"])
-        self.parts = [t]
+        self.parts, self.pending, self.merged = [t], 0, len(t)
 
     def table(self) -> pa.Table:
         if not self.parts:
