@@ -25,7 +25,15 @@ run: setup
 report: setup
 	$(BIN)/companion report
 
-test: setup unit notebooks
+# make test runs each notebook once: nbval executes it (writing its results under .nbval_runs/), then the
+# headline-pin test compares those results with tests/pins/ instead of running every notebook again.
+NBVAL_RUNS := $(CURDIR)/.nbval_runs
+
+test: setup
+	$(BIN)/python -m pytest -q tests --ignore=tests/test_headline_pins.py
+	rm -rf $(NBVAL_RUNS)
+	COMPANION_RUNS_ROOT=$(NBVAL_RUNS) $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+	PIN_SOURCE=$(NBVAL_RUNS) $(BIN)/python -m pytest -q tests/test_headline_pins.py
 
 unit: setup
 	$(BIN)/python -m pytest -q tests

@@ -57,8 +57,10 @@ def choose_device(preference: str = "auto") -> "torch.device":
 
 def run_dir(slug: str) -> Path:
     """Where this run's results.json and figures go (created on first use)."""
-    env = os.environ.get("COMPANION_RUN_DIR")
-    path = Path(env) if env else REPO_ROOT / "outputs" / slug / "interactive"
+    env, root = os.environ.get("COMPANION_RUN_DIR"), os.environ.get("COMPANION_RUNS_ROOT")
+    # COMPANION_RUNS_ROOT: one folder per notebook under it (make test points nbval's runs there, and the
+    # headline-pin test reads them instead of running every notebook a second time)
+    path = Path(env) if env else Path(root) / slug if root else REPO_ROOT / "outputs" / slug / "interactive"
     (path / "figures").mkdir(parents=True, exist_ok=True)
     return path
 
