@@ -1,6 +1,15 @@
 """Point serialization and the CPU selective scan against straightforward references, as speed ratios.
 
     .venv/bin/python benchmarks/bench_points.py [--points 1000000] [--lengths 1024 ... 65536] [--threads 1]
+    .venv/bin/python benchmarks/bench_points.py --training-only      # just the training-scan and backbone rows
+
+Training scan (``--train-length``, default 16,384, d_inner 64, d_state 16): forward + backward CPU time of the
+group-checkpointed selective scan against mambapy's Blelloch ``pscan`` (``pip install --no-deps mambapy``, in the
+``bench`` extra) and our previous full-state chunked scan, on the same Mamba-like inputs, interleaved repeat by
+repeat, with the max differences of outputs and gradients; the bytes autograd saves for each. Backbone
+(``--backbone-points``, default 16,000): the notebook's laptop-size U-Net, Mamba (checkpointed scan, with and
+without recomputing the mixers, and the old chunked scan) against the attention baseline: saved-activation
+bytes, peak bytes allocated over forward + backward, and forward + backward CPU time.
 
 Serialization: the magic-number z-order and the table-driven Hilbert encoder against a bit-by-bit interleave
 and Skilling's per-bit transform (both vectorised over points, no Python per point), on 1M random cells.
@@ -13,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -29,6 +41,130 @@ def timeit(fn, repeats, warmup=True):
     return median_seconds(fn, warmup=int(warmup), repeats=repeats)
 
 
+def mamba_like_inputs(length, d, n, seed=0):
+    """What a Mamba block feeds its scan: delta log-uniform in [1e-3, 0.1] (dt_proj's init), A = -(1..n)."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(1, length, d, generator=g)
+    delta = torch.exp(torch.rand(1, length, d, generator=g) * math.log(100.0) + math.log(1e-3))
+    A = -torch.arange(1, n + 1, dtype=torch.float32).repeat(d, 1)
+    B, C = torch.randn(1, length, n, generator=g), torch.randn(1, length, n, generator=g)
+    return u, delta, A, B, C
+
+
+def mambapy_scan(u, delta, A, B, C):
+    """mambapy's selective scan (``MambaBlock.selective_scan`` without D), through its Blelloch ``pscan``."""
+    from mambapy.pscan import pscan
+
+    dA = torch.exp(delta.unsqueeze(-1) * A)
+    bx = delta.unsqueeze(-1) * B.unsqueeze(2) * u.unsqueeze(-1)
+    return (pscan(dA, bx) @ C.unsqueeze(-1)).squeeze(3)
+
+
+def training_scan(length, d, n, repeats, group=None):
+    """Forward + backward of one selective scan by three methods on the same inputs, interleaved per repeat."""
+    from companion.models.mamba import GROUP, selective_scan
+    from companion.points.profile import saved_activation_bytes
+
+    group = group or GROUP
+    base = mamba_like_inputs(length, d, n)
+    w = torch.randn(1, length, d, generator=torch.Generator().manual_seed(1))
+    methods = {"checkpointed (new)": lambda *x: selective_scan(*x, method="checkpointed", group=group),
+               "chunked (previous)": lambda *x: selective_scan(*x, method="chunked")}
+    try:
+        import mambapy  # noqa: F401
+
+        methods["mambapy pscan"] = mambapy_scan
+    except ImportError:
+        print("mambapy is not installed (pip install --no-deps mambapy): its row is skipped")
+    with torch.no_grad():
+        ref = selective_scan(*base, method="sequential")  # the plain recurrence, step by step
+    out, times, saved = {}, {m: [] for m in methods}, {}
+    for rep in range(repeats + 1):  # the first round is the warm-up
+        for name, fn in methods.items():
+            xs = [t.clone().requires_grad_() for t in base]
+            t0 = time.process_time()
+            y = fn(*xs)
+            grads = torch.autograd.grad((y * w).sum(), xs)
+            dt = time.process_time() - t0
+            if rep:
+                times[name].append(dt)
+            else:
+                out[name] = (y.detach(), grads)
+                xs = [t.clone().requires_grad_() for t in base]
+                saved[name] = saved_activation_bytes(lambda: fn(*xs))
+    prev_y, prev_g = out["chunked (previous)"]
+    res = []
+    for name in methods:
+        y, g = out[name]
+        res.append({"method": name, "length": length, "d_inner": d, "d_state": n, "group": group,
+                    "fwd_bwd_cpu_s": statistics.median(times[name]), "cpu_s_all": times[name],
+                    "saved_mib": saved[name] / 2**20, "max_diff_y_vs_sequential": (y - ref).abs().max().item(),
+                    "max_diff_y_vs_previous": (y - prev_y).abs().max().item(),
+                    "max_rel_diff_grad_vs_previous": max(((a - b).abs().max() / b.abs().max()).item()
+                                                         for a, b in zip(g, prev_g))})
+    return res
+
+
+def backbone_memory(points, repeats):
+    """The notebook's laptop-size U-Nets on a ``points``-cell building: saved bytes, peak bytes of forward +
+    backward, and forward + backward CPU time (median), Mamba variants against the attention baseline."""
+    from companion.models.point_backbone import build_segmenter
+    from companion.points.profile import PeakMemory, saved_activation_bytes, scene_cloud
+
+    feat, grid, _ = scene_cloud(points, 0.1, 200.0, seed=0, in_channels=6)
+    net = dict(channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16, seed=0)
+    variants = {"mamba, checkpointed scan": dict(mixer="mamba"),
+                "mamba, checkpointed scan + recomputed mixers": dict(mixer="mamba", recompute_mixer=True),
+                "mamba, chunked scan (previous)": dict(mixer="mamba", scan="chunked"),
+                "attention (baseline)": dict(mixer="attention")}
+    rows = []
+    for name, kw in variants.items():
+        m = build_segmenter(6, 13, **net, **kw)
+        m.train()
+        saved = saved_activation_bytes(lambda: m(feat, grid))
+
+        def step():
+            m.zero_grad(set_to_none=True)
+            out = m(feat, grid)
+            out.square().mean().backward()
+
+        with PeakMemory() as pm:
+            step()
+        times = [0.0] * max(1, min(repeats, 2))
+        for i in range(len(times)):
+            t0 = time.process_time()
+            step()
+            times[i] = time.process_time() - t0
+        rows.append({"model": name, "points": points, "saved_mib": saved / 2**20, "peak_fwd_bwd_mib": pm.peak / 2**20,
+                     "fwd_bwd_cpu_s": statistics.median(times)})
+    return rows
+
+
+def print_training(extra):
+    ts = {r["method"]: r for r in extra["training_scan"]}
+    new = ts["checkpointed (new)"]
+    print(f"training scan, L={new['length']}, d_inner {new['d_inner']}, d_state {new['d_state']}, group {new['group']}, "
+          "forward + backward, CPU s (median):")
+    for r in ts.values():
+        print(f"  {r['method']:<20} {r['fwd_bwd_cpu_s']:7.3f} s  saved {r['saved_mib']:8.1f} MiB  "
+              f"max|y - sequential| {r['max_diff_y_vs_sequential']:.1e}  max|y - previous| "
+              f"{r['max_diff_y_vs_previous']:.1e}  grads vs previous (rel) {r['max_rel_diff_grad_vs_previous']:.1e}")
+    if "mambapy pscan" in ts:
+        sp = ts["mambapy pscan"]["fwd_bwd_cpu_s"] / new["fwd_bwd_cpu_s"]
+        print(f"  speed-up over mambapy pscan {sp:.2f}x (target >= 1.5x: {'met' if sp >= 1.5 else 'NOT met'})")
+    sp = ts["chunked (previous)"]["fwd_bwd_cpu_s"] / new["fwd_bwd_cpu_s"]
+    mem = ts["chunked (previous)"]["saved_mib"] / new["saved_mib"]
+    print(f"  speed-up over the previous chunked scan {sp:.2f}x; saved memory {mem:.1f}x lower "
+          f"(target >= 10x: {'met' if mem >= 10 else 'NOT met'})")
+    for rows in extra["backbone"]:
+        att = next(r for r in rows if r["model"].startswith("attention"))
+        print(f"backbone at {rows[0]['points']} points (laptop-size U-Net, training step):")
+        for r in rows:
+            print(f"  {r['model']:<46} saved {r['saved_mib']:7.1f} MiB ({r['saved_mib'] / att['saved_mib']:.2f}x "
+                  f"attention)  peak {r['peak_fwd_bwd_mib']:7.1f} MiB ({r['peak_fwd_bwd_mib'] / att['peak_fwd_bwd_mib']:.2f}x)"
+                  f"  {r['fwd_bwd_cpu_s']:.2f} s")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1_000_000)
@@ -40,6 +176,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mixer-tokens", type=int, nargs="*", default=[],
                     help="also time attention vs BiMamba alone at these sequence lengths (e.g. 2000 4000 ... 65536)")
+    ap.add_argument("--train-length", type=int, default=16384, help="sequence length of the training-scan rows")
+    ap.add_argument("--train-d-inner", type=int, default=64)
+    ap.add_argument("--group", type=int, default=None, help="steps per checkpointed group (default: the library's)")
+    ap.add_argument("--backbone-points", type=int, nargs="*", default=[16000])
+    ap.add_argument("--training-only", action="store_true", help="skip the serialization and no-grad scan rows")
     ap.add_argument("--json", type=str, default="", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     if args.points < 1 or not 1 <= args.depth <= 16:
@@ -47,6 +188,14 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     rows = []
     gen = torch.Generator().manual_seed(0)
+    extra = {"training_scan": training_scan(args.train_length, args.train_d_inner, args.d_state, args.repeats,
+                                            args.group),
+             "backbone": [backbone_memory(n, args.repeats) for n in args.backbone_points]}
+    print_training(extra)
+    if args.training_only:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"threads": args.threads, **extra}, indent=2))
+        return extra
     grid = torch.randint(0, 1 << args.depth, (args.points, 3), generator=gen)
     for name, fast, ref in (("z-order", z_order_encode, z_order_encode_reference),
                             ("hilbert", hilbert_encode, hilbert_encode_skilling)):
@@ -91,7 +240,7 @@ def main(argv=None):
         rows += [{"task": f"{r['component']} {r['mixer']}, L={r['tokens']}", "ours_s": r["cpu_s"], "reference_s": None,
                   "speedup": None, "max_abs_err": None} for r in scan.to_dict("records")]
     if args.json:
-        Path(args.json).write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
+        Path(args.json).write_text(json.dumps({"threads": args.threads, "rows": rows, **extra}, indent=2))
     return rows
 
 

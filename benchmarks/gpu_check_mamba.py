@@ -4,7 +4,7 @@
 
 Checks, in float32 on one GPU:
 1. ``companion.models.mamba.Mamba`` with ``use_kernel=True`` (mamba-ssm's selective_scan_fn) against the same
-   module with ``use_kernel=False`` (the pure-PyTorch chunked scan), forward and gradients;
+   module with ``use_kernel=False`` (the pure-PyTorch group-checkpointed scan, the CPU default), forward and gradients;
 2. ``mamba_ssm.Mamba`` loaded with our ``state_dict`` against ours (their fused fast path);
 3. a padded sequence with a mask against the unpadded one, through the kernel;
 then times the kernel and the pure-PyTorch scan. Exits 1 if any check fails.

@@ -1,7 +1,11 @@
+import math
+
 import pytest
 import torch
 
-from companion.models.mamba import BiMamba, Mamba, cuda_selective_scan, linear_scan, scan_sequential, selective_scan
+from companion.models.mamba import (BiMamba, Mamba, _chunked, _scan_into, cuda_selective_scan, linear_scan,
+                                   scan_sequential, selective_scan)
+from companion.points.profile import saved_activation_bytes
 
 
 def rand_ab(shape, seed=0):
@@ -57,16 +61,19 @@ def test_length_split_carries_the_state_exactly(pieces):
     ref = selective_scan(u, delta, A, B, C, method="sequential")
     budget = int(L * d * n / pieces)
     with torch.no_grad():
-        assert torch.allclose(selective_scan(u, delta, A, B, C, max_elements=budget), ref, atol=1e-5)
-        assert torch.allclose(selective_scan(u[:1], delta[:1], A, B[:1], C[:1], piece_elements=budget), ref[:1], atol=1e-5)
+        for method in ("chunked", "checkpointed"):
+            assert torch.allclose(selective_scan(u, delta, A, B, C, method=method, max_elements=budget), ref, atol=1e-5)
+        assert torch.allclose(selective_scan(u[:1], delta[:1], A, B[:1], C[:1], method="chunked", piece_elements=budget),
+                              ref[:1], atol=1e-5)
     restart = torch.cat([selective_scan(u[:, s:s + 40], delta[:, s:s + 40], A, B[:, s:s + 40], C[:, s:s + 40])
                          for s in range(0, L, 40)], 1)
     assert (restart - ref).abs().max() > 1e-2  # the check above can fail
-    uu = u.clone().requires_grad_()
-    selective_scan(uu, delta, A, B, C, max_elements=budget).sum().backward()
-    uu2 = u.clone().requires_grad_()
-    selective_scan(uu2, delta, A, B, C).sum().backward()
-    assert torch.allclose(uu.grad, uu2.grad, atol=1e-4)
+    for method in ("chunked", "checkpointed"):
+        uu = u.clone().requires_grad_()
+        selective_scan(uu, delta, A, B, C, method=method, max_elements=budget).sum().backward()
+        uu2 = u.clone().requires_grad_()
+        selective_scan(uu2, delta, A, B, C, method="sequential").sum().backward()
+        assert torch.allclose(uu.grad, uu2.grad, atol=1e-4)
 
 
 def test_mamba_block_scans_agree_and_mask_equals_unpadded():
@@ -77,6 +84,8 @@ def test_mamba_block_scans_agree_and_mask_equals_unpadded():
     m.scan = "sequential"
     assert torch.allclose(m(x), y, atol=1e-5)
     m.scan = "chunked"
+    assert torch.allclose(m(x), y, atol=1e-5)
+    m.scan = "checkpointed"
     xp = torch.cat([x, torch.randn(2, 9, 16)], 1)
     mask = torch.ones(2, 49, dtype=torch.bool)
     mask[:, 40:] = False
@@ -110,6 +119,93 @@ def test_bad_arguments_are_named():
         linear_scan(torch.ones(1, 3, 2), torch.ones(1, 4, 2))
     with pytest.raises(RuntimeError, match="CUDA"):
         Mamba(8, use_kernel=True)(torch.randn(1, 4, 8))
+
+
+def mamba_inputs(bsz, length, d, n, seed=0, dtype=torch.float32):
+    """Inputs as a Mamba block makes them: delta log-uniform in [1e-3, 0.1], A = -(1..n) (mamba-ssm's init)."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(bsz, length, d, generator=g, dtype=dtype)
+    delta = torch.exp(torch.rand(bsz, length, d, generator=g, dtype=dtype) * math.log(100.0) + math.log(1e-3))
+    A = -torch.arange(1, n + 1, dtype=dtype).repeat(d, 1) * (0.5 + torch.rand(d, n, generator=g, dtype=dtype))
+    B, C = torch.randn(bsz, length, n, generator=g, dtype=dtype), torch.randn(bsz, length, n, generator=g, dtype=dtype)
+    return u, delta, A, B, C
+
+
+@pytest.mark.parametrize("length", [1, 2, 9, 64, 301, 2048])
+def test_in_place_scan_both_directions_equal_the_loop(length):
+    """The checkpointed path's scan: from a given state, forward and reversed, written into b's own buffer, on a
+    strided view (a[:, 1:], as backward uses it), at lengths with and without leftover steps after whole chunks."""
+    a_full, b = rand_ab((2, length + 1, 3, 2), seed=length)
+    a, b = a_full[:, 1:], b[:, 1:].clone()
+    h0 = torch.randn(2, 3, 2, generator=torch.Generator().manual_seed(1))
+    fwd, rev = torch.empty_like(b), torch.empty_like(b)
+    h = h0
+    for t in range(length):
+        h = a[:, t] * h + b[:, t]
+        fwd[:, t] = h
+    h = h0
+    for t in range(length - 1, -1, -1):
+        h = a[:, t] * h + b[:, t]
+        rev[:, t] = h
+    for chunk in (None, 2, 5):
+        assert torch.allclose(_scan_into(a, b, torch.empty_like(b), h0, chunk=chunk), fwd, atol=1e-5)
+        assert torch.allclose(_scan_into(a, b, torch.empty_like(b), h0, reverse=True, chunk=chunk), rev, atol=1e-5)
+        inplace = b.clone()
+        _scan_into(a, inplace, inplace, h0, reverse=True, chunk=chunk)
+        assert torch.allclose(inplace, rev, atol=1e-5)
+    assert torch.allclose(_scan_into(a, b, torch.empty_like(b)), _chunked(a.contiguous(), b), atol=1e-5)
+
+
+@pytest.mark.parametrize("bsz,length,group", [(3, 1000, 256), (2, 100, 256), (1, 512, 128), (2, 77, 1), (2, 300, 7)])
+def test_checkpointed_scan_forward_equals_chunked(bsz, length, group):
+    """L not a multiple of the group, L below one group, batch > 1, groups of one step: the same values."""
+    u, delta, A, B, C = mamba_inputs(bsz, length, 8, 4, seed=length)
+    D, z = torch.randn(8), torch.randn(bsz, length, 8)
+    with torch.no_grad():
+        ref = selective_scan(u, delta, A, B, C, D, z, method="chunked")
+        out = selective_scan(u, delta, A, B, C, D, z, method="checkpointed", group=group)
+    assert ref.abs().max() > 0.5  # a real signal, not a tensor of zeros
+    assert (out - ref).abs().max() < 1e-5
+    with torch.enable_grad():  # the training path (autograd Function) gives the same forward
+        xs = [t.clone().requires_grad_() for t in (u, delta, A, B, C)]
+        assert (selective_scan(*xs, D, z, method="checkpointed", group=group).detach() - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("bsz,length,group", [(2, 300, 64), (3, 50, 64), (1, 128, 32), (2, 97, 1)])
+def test_checkpointed_scan_gradients_match_autograd_of_the_loop(bsz, length, group):
+    """Float64, every input: the hand-written backward (group by group, last first) against plain autograd through
+    the sequential recurrence; a wrong carry between groups would be off by far more than the tolerance."""
+    xs = [t.requires_grad_() for t in mamba_inputs(bsz, length, 6, 4, seed=group, dtype=torch.float64)]
+    w = torch.randn(bsz, length, 6, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    ref = torch.autograd.grad((selective_scan(*xs, method="sequential") * w).sum(), xs)
+    got = torch.autograd.grad((selective_scan(*xs, method="checkpointed", group=group) * w).sum(), xs)
+    for name, r, o in zip("u delta A B C".split(), ref, got):
+        assert r.abs().max() > 1e-3, name
+        assert torch.allclose(o, r, rtol=1e-9, atol=1e-11), name
+
+
+def test_checkpointed_scan_gradients_float32_and_partial_inputs():
+    u, delta, A, B, C = mamba_inputs(2, 700, 8, 4, seed=1)
+    uu, dd = u.clone().requires_grad_(), delta.clone().requires_grad_()
+    ref = torch.autograd.grad(selective_scan(uu, dd, A, B, C, method="sequential").square().sum(), (uu, dd))
+    uu2, dd2 = u.clone().requires_grad_(), delta.clone().requires_grad_()
+    got = torch.autograd.grad(selective_scan(uu2, dd2, A, B, C, group=128).square().sum(), (uu2, dd2))
+    for r, o in zip(ref, got):
+        assert torch.allclose(o, r, rtol=1e-3, atol=1e-3 * r.abs().max().item())
+
+
+def test_checkpointed_scan_saves_only_inputs_and_group_states():
+    """What autograd keeps: the five inputs and one (batch, d, n) state per group, nothing of size L d n; today's
+    chunked scan keeps at least exp(delta A) and all states."""
+    bsz, length, d, n, group = 2, 2048, 16, 8, 256
+    xs = [t.requires_grad_() for t in mamba_inputs(bsz, length, d, n)]
+    inputs = sum(t.numel() * 4 for t in xs)
+    states = (length // group) * bsz * d * n * 4
+    ckpt = saved_activation_bytes(lambda: selective_scan(*xs, method="checkpointed", group=group))
+    full = saved_activation_bytes(lambda: selective_scan(*xs, method="chunked"))
+    assert ckpt <= inputs + states
+    assert full >= 2 * bsz * length * d * n * 4
+    assert full > 5 * ckpt
 
 
 @pytest.mark.gpu

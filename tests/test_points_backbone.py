@@ -129,3 +129,54 @@ def test_training_budget_counts_cpu_not_waiting(monkeypatch):
     roomy = SegConfig(epochs=3, batch_rooms=2, lr=0.01, grid_size=0.3, seed=0, max_seconds=1.0)
     res = fit_segmentation(model, rooms[:2], rooms[2:], 13, roomy, desc="test")
     assert not res.stopped_early and res.epochs_run == 3 and res.train_seconds > 1.5
+
+
+def test_scan_choice_and_mixer_recompute_give_the_same_training_step():
+    """The checkpointed scan (default) and recomputing the BiMamba mixers in backward change what is kept for
+    backward, not the numbers: same logits and gradients as the full-state chunked scan, and less saved memory."""
+    from companion.points.profile import saved_activation_bytes
+
+    b = scene_batch(3)
+    outs = {}
+    for name, kw in {"chunked": dict(scan="chunked"), "checkpointed": {},
+                     "checkpointed+recompute": dict(recompute_mixer=True)}.items():
+        torch.manual_seed(0)
+        m = PointSegmenter(6, 13, shuffle_orders=False, patch_size=64, **SMALL, **kw)
+        y = m(b["feat"], b["grid"], b["batch"])
+        y.square().mean().backward()
+        outs[name] = (y.detach(), [p.grad.clone() for p in m.parameters()],
+                      saved_activation_bytes(lambda: m(b["feat"], b["grid"], b["batch"])))
+    ref_y, ref_g, ref_saved = outs["chunked"]
+    for name in ("checkpointed", "checkpointed+recompute"):
+        y, g, saved = outs[name]
+        assert torch.allclose(y, ref_y, atol=1e-5), name
+        assert all(torch.allclose(a, r, atol=1e-5, rtol=1e-4) for a, r in zip(g, ref_g)), name
+        assert saved < ref_saved, name
+    assert outs["checkpointed+recompute"][2] < outs["checkpointed"][2]
+
+
+def test_split_description_names_the_scannet_split(tmp_path):
+    """The notebook states which ScanNet split ran: the official lists when present, else the flagged re-split."""
+    from companion.points import experiment
+
+    scans = tmp_path / "scans"
+    names = [f"scene{i:04d}_00" for i in range(6)]
+    rng = np.random.default_rng(0)
+    for n in names:
+        d = scans / n
+        d.mkdir(parents=True)
+        np.save(d / "coord.npy", rng.random((50, 3)).astype(np.float32))
+        np.save(d / "color.npy", rng.integers(0, 256, (50, 3)).astype(np.uint8))
+        np.save(d / "segment20.npy", rng.integers(0, 20, 50))
+    experiment._real.cache_clear()
+    resplit = experiment.split_description("scannet", str(scans))
+    assert "re-split" in resplit and "not comparable" in resplit
+    (tmp_path / "scannetv2_train.txt").write_text("\n".join(names[:4]) + "\n")
+    (tmp_path / "scannetv2_val.txt").write_text("\n".join(names[4:]) + "\n")
+    experiment._real.cache_clear()
+    official = experiment.split_description("scannet", str(scans))
+    assert official.startswith("ScanNet v2 official split") and "2 of 2 val scenes" in official
+    train, valid, test, _ = experiment.load_split("scannet", 0, 0, 0, str(scans))
+    assert sorted(r["name"] for r in test) == names[4:]
+    experiment._real.cache_clear()
+    assert "split by index" in experiment.split_description("rooms", n_rooms=8)

@@ -143,3 +143,88 @@ def test_samplers():
     assert len(torch.unique(r)) == 100
     with pytest.raises(ValueError, match="grid_size"):
         grid_sample(c, 0)
+
+
+# ------------------------------------------------------------------ Pointcept's definition, written independently
+def pointcept_depth(grid: torch.Tensor) -> int:
+    """Pointcept's ``Point.serialization``: the cube's depth is the bit length of (largest grid coordinate + 1)."""
+    return (int(grid.max()) + 1).bit_length()
+
+
+def pointcept_z(point, depth):
+    """Morton code as Pointcept's z-order defines it: bit i of x, y, z at bits 3i+2, 3i+1, 3i."""
+    x, y, z = (int(c) for c in point)
+    return sum((((x >> i) & 1) << (3 * i + 2)) | (((y >> i) & 1) << (3 * i + 1)) | (((z >> i) & 1) << (3 * i))
+               for i in range(depth))
+
+
+def pointcept_hilbert(point, depth):
+    """Hilbert index as Pointcept computes it (Skilling's transform on bit arrays, most significant bit first):
+    for each bit level and axis, invert axis 0's lower bits where this axis's bit is set, else swap them with
+    this axis's; then interleave level by level (x, y, z) and undo the Gray code by a running xor."""
+    bits = [[(int(c) >> (depth - 1 - j)) & 1 for j in range(depth)] for c in point]
+    for level in range(depth):
+        for axis in range(3):
+            if bits[axis][level]:
+                for j in range(level + 1, depth):
+                    bits[0][j] ^= 1
+            else:
+                for j in range(level + 1, depth):
+                    bits[0][j], bits[axis][j] = bits[axis][j], bits[0][j]
+    code, acc = 0, 0
+    for b in (bits[axis][j] for j in range(depth) for axis in range(3)):
+        acc ^= b
+        code = (code << 1) | acc
+    return code
+
+
+def pointcept_codes(grid, batch, order):
+    depth = pointcept_depth(grid)
+    g = grid[:, [1, 0, 2]] if order.endswith("-trans") else grid
+    fn = pointcept_z if order.startswith("z") else pointcept_hilbert
+    return torch.tensor([fn(p, depth) | (int(b) << (3 * depth)) for p, b in zip(g.tolist(), batch.tolist())])
+
+
+def boundary_grids():
+    gen = torch.Generator().manual_seed(7)
+    cases = {"single point at the origin": torch.zeros(1, 3, dtype=torch.long),
+             "all coordinates 0": torch.zeros(5, 3, dtype=torch.long),
+             "single point (5, 2, 7)": torch.tensor([[5, 2, 7]])}
+    for k in (1, 2, 3, 4, 6):
+        for top in (2 ** k - 1, 2 ** k):
+            g = torch.randint(0, top + 1, (60, 3), generator=gen)
+            g[0] = torch.tensor([top, 0, top // 2])  # the maximum is reached on one axis
+            cases[f"max {top}"] = g
+    return cases
+
+
+@pytest.mark.parametrize("name,grid", list(boundary_grids().items()))
+def test_codes_and_depth_match_pointcept_definition(name, grid):
+    batch = torch.zeros(len(grid), dtype=torch.long)
+    batch[len(grid) // 2:] = 1
+    s = serialize(grid, batch, ORDERS)
+    assert s.depth == pointcept_depth(grid), name
+    for k, order in enumerate(ORDERS):
+        assert torch.equal(s.code[k], pointcept_codes(grid, batch, order)), (name, order)
+
+
+def test_old_depth_rule_gives_other_hilbert_orders_at_2k_minus_1():
+    """With the largest coordinate 2^k - 1, bit_length(max) is one bit short of Pointcept's depth: z-order is the
+    same (leading zeros), the Hilbert order is not, so the test above could fail on the old rule."""
+    g = full_grid(2)  # coordinates 0..3
+    assert pointcept_depth(g) == 3
+    ours_old = hilbert_encode(g, 2)
+    batch = torch.zeros(len(g), dtype=torch.long)
+    ref = pointcept_codes(g, batch, "hilbert")
+    assert not torch.equal(ours_old.argsort(), ref.argsort())
+    assert torch.equal(z_order_encode(g, 2).argsort(), pointcept_codes(g, batch, "z").argsort())
+    assert torch.equal(hilbert_encode(g), ref)  # the default depth is Pointcept's
+
+
+def test_explicit_depth_still_allows_the_tightest_cube():
+    g = torch.tensor([[3, 0, 1]])
+    assert torch.equal(hilbert_encode(g, 2), hilbert_encode_skilling(g, 2))
+    with pytest.raises(ValueError, match="cannot hold"):
+        hilbert_encode(g, 1)
+    with pytest.raises(ValueError, match="at most 16"):
+        serialize(torch.tensor([[65535, 0, 0]]))  # Pointcept's rule needs 17 bits here, as its assert does

@@ -46,6 +46,7 @@ scaling_cap_s = None  # float>0: stop timing a mixer at larger L once its median
 backbone_points = None  # list: scene sizes (voxel points) for timing the whole trained-size segmenters
 scene_points_per_m2 = 200.0  # float>0: surface sampling density of the scaling scenes (fixed as they grow)
 scene_grid = 0.1  # float>0: voxel size in metres of the scaling scenes
+recompute_mixer = False  # bool: recompute each BiMamba's projections and gates in backward (less training memory, one more mixer forward)
 threads = 1  # int≥1≤256: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
 
 # %%
@@ -58,7 +59,7 @@ from companion import evidence, plots, results
 from companion.models.point_backbone import build_segmenter, count_parameters
 from companion.points import ORDERS, encode, locality, grid_sample
 from companion.points import plots as pplots
-from companion.points.experiment import benchmark_evidence, load_split, on_par_evidence, seed_runs
+from companion.points.experiment import benchmark_evidence, load_split, on_par_evidence, seed_runs, split_description
 from companion.points.profile import backbone_scaling, exponent_gap, mixer_scaling, slopes
 from companion.points.train import SegConfig, feature_channels, predict_room
 from companion.data import rooms as roomgen
@@ -88,10 +89,15 @@ torch.set_num_threads(threads)
 # ## Data
 # Procedural rooms: floor, ceiling, walls with windows, a door and a board, beams, columns, tables with
 # chairs, a sofa, bookcases and clutter, each surface sampled with colour noise. Every seed draws its own
-# rooms, split into train / valid / test by index, so the test rooms are never seen in training.
+# rooms, split into train / valid / test by index, so the test rooms are never seen in training. On ScanNet the
+# official `scannetv2_train.txt` / `scannetv2_val.txt` lists decide the split when they lie in `data_root` or its
+# parent (val is then the test set, as in the paper's val mIoU); without them the scenes are re-split by name and
+# the line below says that no number is comparable. S3DIS holds out Area 5.
 
 # %%
 splits = {s: load_split(dataset, s, P.n_rooms, P.room_points, data_root) for s in SEEDS}
+SPLIT = split_description(dataset, data_root, P.n_rooms)
+print("split that ran:", SPLIT)
 train_rooms, valid_rooms, test_rooms, CLASSES = splits[seed]
 NUM_CLASSES = len(CLASSES)
 FEATURES = ("color", "normal") if all("normal" in r for r in train_rooms) else ("color",)
@@ -135,7 +141,8 @@ print(loc.round(3).to_string())
 # orders, shuffled each forward pass during training; the deepest stage runs one global sequence per room.
 
 # %%
-net = dict(channels=P.channels, depths=P.depths, d_state=P.d_state, patch_size=P.patch_size)
+net = dict(channels=P.channels, depths=P.depths, d_state=P.d_state, patch_size=P.patch_size,
+           recompute_mixer=recompute_mixer)
 builders = {"serialized point mamba": lambda s: build_segmenter(feature_channels(FEATURES), NUM_CLASSES,
                                                                 mixer="mamba", seed=s, **net),
             "point transformer (baseline)": lambda s: build_segmenter(feature_channels(FEATURES), NUM_CLASSES,
@@ -263,9 +270,11 @@ TH = {  # every threshold with its source; the verdicts below only apply them
 bench = {b: benchmark_evidence(b, dataset, [100 * v for v in spm_miou.values()], TH[b]) for b in ("scannet", "s3dis")}
 claims = [
     results.claim("ScanNet v2 val mIoU", 76.8, bench["scannet"].detail.get("value"), bench["scannet"],
-                  f"mean test mIoU over {len(SEEDS)} seeds when dataset='scannet'; the paper's model is full size, trained on GPUs"),
+                  f"mean test mIoU over {len(SEEDS)} seeds when dataset='scannet'; the paper's model is full size, trained on GPUs; "
+                  f"split: {SPLIT}"),
     results.claim("S3DIS Area 5 mIoU", 70.3, bench["s3dis"].detail.get("value"), bench["s3dis"],
-                  f"mean test mIoU over {len(SEEDS)} seeds when dataset='s3dis'; a model smaller than the paper's is expected to fall short"),
+                  f"mean test mIoU over {len(SEEDS)} seeds when dataset='s3dis'; a model smaller than the paper's is expected to fall short; "
+                  f"split: {SPLIT}"),
     results.claim("ScanNet v2 instance segmentation mAP", 40.0, None, evidence.not_tested("no instance head here")),
     results.claim(f"the Mamba backbone segments rooms well above the majority baseline ({where})", None,
                   vs_majority.text(3), evidence.gap_verdict(vs_majority, min_effect=0.1),
@@ -310,8 +319,8 @@ claims = [
                                                               ci=(ms.loc[("mixer", "mamba"), "lo"], ms.loc[("mixer", "mamba"), "hi"])),
                                    evidence.threshold_verdict(train_mem_ratio, TH["memory"])]),
                   "'reasonable' has no number in the paper: read as memory linear in L and training memory within 2x of "
-                  "the attention baseline's; the pure-PyTorch scan keeps (L, d_inner, d_state) states for backward that "
-                  "mamba-ssm's kernel recomputes"),
+                  "the attention baseline's; the checkpointed pure-PyTorch scan keeps one state per group of 2,048 steps, "
+                  f"and recompute_mixer={recompute_mixer} says whether the mixers' projections are recomputed too"),
 ]
 results.print_claims(claims)
 
@@ -341,13 +350,22 @@ results.print_claims(claims)
 # - **Cost is measured on CPU**, as CPU time of this process, with a pure-PyTorch scan (a two-level chunked
 #   parallel scan) against PyTorch's fused CPU attention. The paper times CUDA kernels (mamba-ssm's selective
 #   scan, flash attention) on a GPU, where constants and memory behaviour differ: the paper's "lowest latency"
-#   cannot be read off these numbers, only the growth exponents can.
+#   cannot be read off these numbers, only the growth exponents can. mamba-ssm's fused CUDA kernel is not used
+#   on CPU (it is CUDA-only); on a GPU with mamba-ssm installed the same module calls it.
 # - **The complexity claim is checked on the mixer and one block alone**, over one global sequence, because a
 #   whole segmenter patches its sequences (PTv3-style windows are linear for attention too) and shrinks them by
 #   grid pooling. The whole segmenters are timed as well, as a separate check that is not a paper number.
-# - **Memory**: our scan materialises the (L, d_inner, d_state) states of each piece; without gradients the
-#   sequence is split along its length (state carried across pieces) so no intermediate exceeds 2^24 floats.
-#   Training memory still grows with every state, which mamba-ssm avoids by recomputing them in its backward.
+# - **The scan is checkpointed in groups**: for training it keeps only the state entering each group of 2,048
+#   steps (and its inputs) and recomputes one group at a time in backward, running the gradient's reversed
+#   recurrence from the group after it; same values as keeping every state, to float precision. mamba-ssm's
+#   kernel recomputes the states in backward too, but from registers on chip and in one fused pass; ours
+#   holds a (batch, group, d_inner, d_state) working set in memory, at most 2^22 floats per buffer.
+#   `recompute_mixer=True` also drops the mixers' projections and gates (recomputed in backward, one more
+#   mixer forward); it is off by default.
+# - **Serialization depth**: the cube's depth is the bit length of (largest grid coordinate + 1), Pointcept's
+#   rule (`Point.serialization`), one bit more than needed when the largest coordinate is 2^k - 1. That extra
+#   bit leaves z-order unchanged but flips the Hilbert curve's orientation, so with this rule our four orders
+#   are Pointcept's (checked code for code against an independent implementation of its definition).
 # - **Scaling scenes** are buildings of procedural rooms at a fixed surface density, cut to exactly L voxel
 #   points (a z-order prefix); token features are random, since cost does not depend on their values.
 # - **Seeds**: every seed redraws the rooms and the initialisation; comparisons are paired by seed with a t
@@ -357,7 +375,8 @@ results.print_claims(claims)
 results.save(
     SLUG,
     params=vars(P) | {"scale": scale, "seed": seed, "seeds": SEEDS, "dataset": dataset, "threads": threads,
-                      "scene_points_per_m2": scene_points_per_m2, "scene_grid": scene_grid},
+                      "scene_points_per_m2": scene_points_per_m2, "scene_grid": scene_grid, "split": SPLIT,
+                      "recompute_mixer": recompute_mixer},
     metrics={"test": scores.to_dict("records"),
              "parameters": {n: count_parameters(b(seed)) for n, b in builders.items()},
              "locality": loc.to_dict(), "mixer_scaling": scan.to_dict("records"), "scaling_capped": scan.attrs["capped"],

@@ -5,7 +5,12 @@ The selective scan is the linear recurrence ``h_t = a_t * h_{t-1} + b_t`` with `
 (chunks advance together, then the chunk carries are scanned by the same method; or a log-depth
 Hillis-Steele scan), which gives the sequential loop's result to float precision in about 2*sqrt(L)
 vectorised steps instead of L.
-Its backward pass is the same scan run in reverse, so training does not keep log(L) copies of the state.
+
+For training, the default ``scan="checkpointed"`` keeps only the state entering each group of ``group`` steps
+(2,048 by default) and recomputes one group at a time in backward, where the gradient obeys the same recurrence
+run in reverse; the whole (L, d_inner, d_state) state is never kept, which is what mamba-ssm's fused kernel
+achieves by recomputing in its backward. The group-sized working set also stays in cache, which makes it faster
+on CPU than keeping everything (``scan="chunked"``, kept as the reference and for the benchmark).
 
 When ``mamba-ssm`` is installed and the input is on a GPU, its fused CUDA ``selective_scan_fn`` is used
 instead (``use_kernel="auto"``); parameter names match ``mamba_ssm.modules.mamba_simple.Mamba`` so the
@@ -20,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCANS = ("chunked", "logstep", "sequential")
+SCANS = ("checkpointed", "chunked", "logstep", "sequential")
+GROUP = 2048  # steps per checkpointed group: the state entering each group is all backward keeps of the scan
 
 
 # --------------------------------------------------------------------------------------------- scans
@@ -83,6 +89,145 @@ def _chunked(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torc
     return out.view(bsz, n_chunk * t_len, *rest)[:, :length]
 
 
+def _scan_into(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, h0: torch.Tensor | None = None,
+               reverse: bool = False, chunk: int | None = None) -> torch.Tensor:
+    """Solve h_t = a_t h_{t-1} + b_t from h_{-1} = h0 (``reverse``: g_t = b_t + a_t g_{t+1} from g_L = h0) along
+    dim 1, writing every state into ``out`` (which may be ``b`` itself: each step reads b_t before writing out_t).
+
+    The chunked two-level scan of :func:`_chunked` without its copies: no padding (the steps left over after
+    whole chunks run one at a time from the last carry), states written in place, inputs may be strided views.
+    """
+    bsz, length = b.shape[:2]
+    rest = b.shape[2:]
+    t_len = chunk or max(8, math.isqrt(max(length - 1, 0)) + 1)
+    n_chunk = length // t_len
+    steps = range(length - 1, -1, -1) if reverse else range(length)
+    if n_chunk < 2:  # too short to be worth two levels
+        h = h0 if h0 is not None else b.new_zeros((bsz,) + rest)
+        for t in steps:
+            h = torch.addcmul(b[:, t], a[:, t], h, out=out[:, t])
+        return out
+    main = n_chunk * t_len
+    span = slice(length - main, length) if reverse else slice(0, main)  # the leftover steps sit at the far end
+    av, bv, ov = (x[:, span].unflatten(1, (n_chunk, t_len)) for x in (a, b, out))
+    inner = range(t_len - 1, -1, -1) if reverse else range(t_len)
+    # pass 1: each chunk from a zero state; its end state and the product of its coefficients
+    h = b.new_zeros((bsz, n_chunk) + rest)
+    p = torch.ones_like(h)
+    for i, t in enumerate(inner):
+        h = torch.addcmul(bv[:, :, t], av[:, :, t], h)
+        p.mul_(av[:, :, t])
+        if i % 16 == 15:
+            p.masked_fill_(p < 1e-30, 0.0)  # keep denormals (very slow on CPU) out; error < 1e-30 * |h|
+    # the true state at each chunk's end (its start, in reverse), one level up by the same scan
+    ends = _scan_into(p, h, h, h0, reverse, chunk)
+    first = h0 if h0 is not None else b.new_zeros((bsz,) + rest)
+    if reverse:
+        enter = torch.cat([ends[:, 1:], first[:, None]], 1)
+    else:
+        enter = torch.cat([first[:, None], ends[:, :-1]], 1)
+    # pass 2: rerun every chunk from its true entering state, writing the states
+    h = enter
+    for t in inner:
+        h = torch.addcmul(bv[:, :, t], av[:, :, t], h, out=ov[:, :, t])
+    h = ends[:, 0] if reverse else ends[:, -1]
+    for t in (range(length - main - 1, -1, -1) if reverse else range(main, length)):
+        h = torch.addcmul(b[:, t], a[:, t], h, out=out[:, t])
+    return out
+
+
+def _discretize(u, delta, A, B):
+    """(exp(delta A), delta B u) of one stretch of the sequence, (batch, T, d, n) each. log a is clamped at -80 so
+    no denormal (very slow on CPU) appears; exp(-80) = 1.8e-35 is below anything a float32 state resolves."""
+    dA = (delta[..., None] * A).clamp_(min=-80.0).exp_()
+    bu = (delta * u)[..., None] * B[:, :, None, :]
+    return dA, bu
+
+
+def _group_states(u, delta, A, B, h0, chunk):
+    """(dA, h) of one group entered from state ``h0``; h is written over bu's buffer."""
+    dA, bu = _discretize(u, delta, A, B)
+    return dA, _scan_into(dA, bu, bu, h0, chunk=chunk)
+
+
+class _CheckpointedScan(torch.autograd.Function):
+    """y_t = C_t . h_t of the selective scan, keeping for backward only the inputs and the state entering each group
+    of ``group`` steps; backward recomputes one group at a time (last first) and runs the reversed recurrence
+    from the gradient carried in from the group after it. Saved memory: O(L (d + n) + (L / group) d n) instead of
+    O(L d n); three (batch, group, d, n) buffers live at a time, one group at a time, forward and backward."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, group, chunk):
+        with torch.no_grad():
+            y, states = _grouped_forward(u, delta, A, B, C, group, chunk, keep=True)
+        ctx.save_for_backward(u, delta, A, B, C, states)
+        ctx.group, ctx.chunk = group, chunk
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        u, delta, A, B, C, states = ctx.saved_tensors
+        group, chunk = ctx.group, ctx.chunk
+        length = u.shape[1]
+        need = ctx.needs_input_grad
+        g_u = torch.zeros_like(u) if need[0] else None
+        g_delta = torch.zeros_like(delta) if need[1] else None
+        g_A = torch.zeros_like(A) if need[2] else None
+        g_B = torch.zeros_like(B) if need[3] else None
+        g_C = torch.zeros_like(C) if need[4] else None
+        carry = None  # a_s g_s at the first step s of the group after this one
+        with torch.no_grad():
+            starts = list(range(0, length, group))
+            for k in reversed(range(len(starts))):
+                sl = slice(starts[k], starts[k] + group)
+                uk, dk, Bk, Ck, dyk = u[:, sl], delta[:, sl], B[:, sl], C[:, sl], dy[:, sl]
+                h0 = states[k]
+                dA, h = _group_states(uk, dk, A, Bk, h0, chunk)
+                if g_C is not None:
+                    g_C[:, sl] = torch.einsum("bldn,bld->bln", h, dyk)
+                # dL/dh_t: the direct part C_t dy_t, then g_t = direct_t + a_{t+1} g_{t+1}, in place
+                g = dyk[..., None] * Ck[:, :, None, :]
+                if carry is not None:
+                    g[:, -1] += carry
+                if g.shape[1] > 1:
+                    _scan_into(dA[:, 1:], g[:, :-1], g[:, :-1], g[:, -1], reverse=True, chunk=chunk)
+                carry = dA[:, 0] * g[:, 0]
+                # dL/d(log a_t) = g_t h_{t-1} a_t (h_{-1} = h0), built in dA's buffer
+                dA[:, 1:] *= h[:, :-1]
+                dA[:, 0] *= h0
+                g_log_a = dA.mul_(g)
+                del h
+                g_du = torch.einsum("bldn,bln->bld", g, Bk)  # dL/d(delta u)
+                if g_B is not None:
+                    g_B[:, sl] = torch.einsum("bldn,bld->bln", g, dk * uk)
+                del g
+                if g_A is not None:
+                    g_A += torch.einsum("bldn,bld->dn", g_log_a, dk)
+                if g_delta is not None:
+                    g_delta[:, sl] = g_log_a.mul_(A).sum(-1) + g_du * uk
+                if g_u is not None:
+                    g_u[:, sl] = g_du * dk
+                del g_log_a
+        return g_u, g_delta, g_A, g_B, g_C, None, None
+
+
+def _grouped_forward(u, delta, A, B, C, group, chunk, keep=False):
+    """The selective scan's readout C_t . h_t group by group, each entered from the state the previous one left."""
+    bsz, length, d = u.shape
+    h_last = u.new_zeros(bsz, d, A.shape[1])
+    y = u.new_empty(bsz, length, d)
+    states = []
+    for t0 in range(0, length, group):
+        sl = slice(t0, t0 + group)
+        if keep:
+            states.append(h_last)
+        _, h = _group_states(u[:, sl], delta[:, sl], A, B[:, sl], h_last, chunk)
+        h_last = h[:, -1].clone()
+        y[:, sl] = torch.einsum("bldn,bln->bld", h, C[:, sl])
+        del h
+    return y, (torch.stack(states) if keep else None)
+
+
 def _scan_nograd(a, b, method, chunk):
     if method == "sequential":
         return scan_sequential(a, b)
@@ -127,39 +272,61 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, method: str = "chunked", chunk
     return _LinearScan.apply(a, b, method, chunk)
 
 
-def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "chunked", chunk: int | None = None,
-                   max_elements: int = 1 << 24, piece_elements: int = 1 << 20):
+def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "checkpointed", chunk: int | None = None,
+                   max_elements: int = 1 << 24, piece_elements: int = 1 << 20, group: int = GROUP,
+                   group_elements: int = 1 << 22):
     """Mamba's selective scan on (batch, L, d) inputs; B, C are (batch, L, n); A is (d, n).
 
-    Splits the batch so no (batch, L, d, n) intermediate exceeds ``max_elements``; a slice that is one sequence
-    longer than that is split along its length (the state carried from one piece to the next), so memory stays
-    bounded at any length, as mamba-ssm's kernel keeps its state on chip. Without gradients the length pieces
-    are ``piece_elements`` (4 MB of floats: cache-sized, measured about 2x faster per token on CPU than 64 MB
-    pieces, and nothing of the earlier pieces is kept); with gradients autograd keeps every state anyway.
+    ``method="checkpointed"`` (the default) runs the sequence in groups of ``group`` steps, each entered from the
+    state the previous one left; for training it keeps only the inputs and those group-entering states and
+    recomputes one group at a time in backward (:class:`_CheckpointedScan`), so saved memory no longer grows with
+    L d n. The batch is split so no (batch, group, d, n) intermediate exceeds ``min(max_elements, group_elements)``
+    (16 MB of floats by default: backward holds about six of them at once; the group is shortened when one
+    sequence's group alone would exceed it).
+
+    The other methods build the whole (batch, L, d, n) state for :func:`linear_scan`: the batch is split so no
+    intermediate exceeds ``max_elements``, and a slice that is one sequence longer than that is split along its
+    length (the state carried from one piece to the next). Without gradients the length pieces are
+    ``piece_elements`` (4 MB of floats: cache-sized, measured about 2x faster per token on CPU than 64 MB
+    pieces); with gradients autograd keeps every state anyway.
     """
+    if method not in SCANS:
+        raise ValueError(f"scan must be one of {SCANS}, got {method!r}")
+    if group < 1:
+        raise ValueError(f"group must be >= 1, got {group}")
     bsz, length, d = u.shape
     n = A.shape[1]
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
-    step = max(1, max_elements // max(1, length * d * n))
-    budget = max_elements if grad else min(max_elements, piece_elements)
-    single = min(step, bsz) == 1
-    piece = max(1, budget // (d * n)) if single and length * d * n > budget else length
     outs = []
-    for s in range(0, bsz, step):
-        sl = slice(s, s + step)
-        h_last, ys = None, []
-        for t0 in range(0, length, piece):
-            tl = slice(t0, t0 + piece)
-            log_a = delta[sl, tl, :, None] * A
-            dA = torch.exp(log_a).masked_fill(log_a < -80, 0.0)  # keep denormals (slow on CPU) out
-            bu = (delta[sl, tl] * u[sl, tl])[:, :, :, None] * B[sl, tl, None, :]
-            if h_last is not None:  # enter this piece from the state the previous one left
-                bu = torch.cat([bu[:, :1] + dA[:, :1] * h_last[:, None], bu[:, 1:]], 1)
-            h = linear_scan(dA, bu, method, chunk)
-            h_last = h[:, -1]
-            ys.append(torch.einsum("bldn,bln->bld", h, C[sl, tl]))
-            del h, dA, bu
-        outs.append(torch.cat(ys, 1))
+    if method == "checkpointed":
+        budget = min(max_elements, group_elements)
+        group = max(1, min(group, length, budget // max(1, d * n)))
+        step = max(1, budget // max(1, group * d * n))
+        for s in range(0, bsz, step):
+            sl = slice(s, s + step)
+            args = (u[sl], delta[sl], A, B[sl], C[sl])
+            outs.append(_CheckpointedScan.apply(*args, group, chunk) if grad
+                        else _grouped_forward(*args, group, chunk)[0])
+    else:
+        step = max(1, max_elements // max(1, length * d * n))
+        budget = max_elements if grad else min(max_elements, piece_elements)
+        single = min(step, bsz) == 1
+        piece = max(1, budget // (d * n)) if single and length * d * n > budget else length
+        for s in range(0, bsz, step):
+            sl = slice(s, s + step)
+            h_last, ys = None, []
+            for t0 in range(0, length, piece):
+                tl = slice(t0, t0 + piece)
+                log_a = delta[sl, tl, :, None] * A
+                dA = torch.exp(log_a).masked_fill(log_a < -80, 0.0)  # keep denormals (slow on CPU) out
+                bu = (delta[sl, tl] * u[sl, tl])[:, :, :, None] * B[sl, tl, None, :]
+                if h_last is not None:  # enter this piece from the state the previous one left
+                    bu = torch.cat([bu[:, :1] + dA[:, :1] * h_last[:, None], bu[:, 1:]], 1)
+                h = linear_scan(dA, bu, method, chunk)
+                h_last = h[:, -1]
+                ys.append(torch.einsum("bldn,bln->bld", h, C[sl, tl]))
+                del h, dA, bu
+            outs.append(torch.cat(ys, 1))
     y = torch.cat(outs, 0)
     if D is not None:
         y = y + u * D
@@ -188,8 +355,8 @@ class Mamba(nn.Module):
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
                  dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4, dt_scale: float = 1.0,
-                 conv_bias: bool = True, bias: bool = False, scan: str = "chunked", chunk: int | None = None,
-                 use_kernel="auto"):
+                 conv_bias: bool = True, bias: bool = False, scan: str = "checkpointed", chunk: int | None = None,
+                 use_kernel="auto", group: int = GROUP):
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f"scan must be one of {SCANS}, got {scan!r}")
@@ -198,7 +365,9 @@ class Mamba(nn.Module):
         self.d_model, self.d_state, self.d_conv, self.expand = d_model, d_state, d_conv, expand
         self.d_inner = int(expand * d_model)
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
-        self.scan, self.chunk, self.use_kernel = scan, chunk, use_kernel
+        if group < 1:
+            raise ValueError(f"group must be >= 1, got {group}")
+        self.scan, self.chunk, self.use_kernel, self.group = scan, chunk, use_kernel, group
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias)
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1,
                                 bias=conv_bias)
@@ -243,18 +412,31 @@ class Mamba(nn.Module):
                        B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), self.D.float(),
                        z=z.transpose(1, 2).contiguous(), delta_bias=None, delta_softplus=False).transpose(1, 2)
         else:
-            y = selective_scan(xi, delta, A, B, C, self.D, z, method=self.scan, chunk=self.chunk)
+            y = selective_scan(xi, delta, A, B, C, self.D, z, method=self.scan, chunk=self.chunk, group=self.group)
         return self.out_proj(y)
 
 
 class BiMamba(nn.Module):
-    """Two Mamba mixers, one reading the sequence forward and one backward, outputs summed (BiLSTM-style)."""
+    """Two Mamba mixers, one reading the sequence forward and one backward, outputs summed (BiLSTM-style).
 
-    def __init__(self, d_model: int, **kwargs):
+    ``recompute=True`` keeps nothing of the two mixers for backward but their input and recomputes their forward
+    there (``torch.utils.checkpoint``): the (L, d_inner) projections, convolution and gates are what a Mamba
+    mixer keeps besides its scan, several times what an attention mixer of the same width keeps.
+    """
+
+    def __init__(self, d_model: int, recompute: bool = False, **kwargs):
         super().__init__()
         self.fwd = Mamba(d_model, **kwargs)
         self.bwd = Mamba(d_model, **kwargs)
+        self.recompute = recompute
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _both(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         back = self.bwd(x.flip(1), None if mask is None else mask.flip(1)).flip(1)
         return self.fwd(x, mask) + back
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.recompute and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(self._both, x, mask, use_reentrant=False)
+        return self._both(x, mask)

@@ -172,14 +172,16 @@ class PointSegmenter(nn.Module):
 
     ``mixer="mamba"`` is the Serialized Point Mamba reconstruction (BiMamba on patches of ``patch_size``
     points, a global sequence per scene in the deepest stage when ``global_last``); ``mixer="attention"``
-    is the point-transformer (PTv3-style) baseline with the same skeleton.
+    is the point-transformer (PTv3-style) baseline with the same skeleton. ``scan="checkpointed"`` keeps one
+    state per group of the selective scan for backward; ``recompute_mixer=True`` also recomputes each BiMamba's
+    projections and gates in backward (an extra mixer forward; saved memory then below the attention baseline's).
     """
 
     def __init__(self, in_channels: int, num_classes: int, enc_depths=(1, 1, 1, 1), enc_channels=(32, 64, 96, 128),
                  dec_depths=(1, 1, 1), dec_channels=(48, 64, 96), mixer: str = "mamba", patch_size: int | None = 1024,
                  global_last: bool = True, orders=ORDERS, shuffle_orders: bool = True, d_state: int = 16,
                  d_conv: int = 4, expand: int = 2, mlp_ratio: float = 4.0, drop_path: float = 0.0,
-                 stem_kernel: int = 3, scan: str = "chunked"):
+                 stem_kernel: int = 3, scan: str = "checkpointed", recompute_mixer: bool = False):
         super().__init__()
         if len(enc_depths) != len(enc_channels):
             raise ValueError("enc_depths and enc_channels must have the same length")
@@ -188,7 +190,7 @@ class PointSegmenter(nn.Module):
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
         self.mixer, self.orders, self.shuffle_orders = mixer, tuple(orders), shuffle_orders
-        mk = dict(d_state=d_state, d_conv=d_conv, expand=expand, scan=scan)
+        mk = dict(d_state=d_state, d_conv=d_conv, expand=expand, scan=scan, recompute=recompute_mixer)
         n_blocks = sum(enc_depths) + sum(dec_depths)
         rates = iter(torch.linspace(0, drop_path, n_blocks).tolist())
         self.stem = SparseConv(in_channels, enc_channels[0], stem_kernel, bias=False)
@@ -244,12 +246,14 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def build_segmenter(in_channels: int, num_classes: int, channels, depths, mixer: str = "mamba",
-                    patch_size: int | None = 1024, d_state: int = 16, seed: int | None = None) -> PointSegmenter:
+                    patch_size: int | None = 1024, d_state: int = 16, seed: int | None = None,
+                    **kwargs) -> PointSegmenter:
     """A U-Net from its encoder widths and depths alone (one decoder block per stage, widths mirrored), seeded
-    so that the Mamba model and its attention baseline start from comparable initialisations."""
+    so that the Mamba model and its attention baseline start from comparable initialisations; ``kwargs`` go to
+    :class:`PointSegmenter` (``scan``, ``recompute_mixer``...)."""
     if seed is not None:
         torch.manual_seed(seed)
     channels = list(channels)
     return PointSegmenter(in_channels, num_classes, enc_depths=list(depths), enc_channels=channels,
                           dec_depths=[1] * (len(channels) - 1), dec_channels=channels[:-1], mixer=mixer,
-                          patch_size=patch_size, d_state=d_state)
+                          patch_size=patch_size, d_state=d_state, **kwargs)

@@ -21,17 +21,31 @@ DATASETS = ("rooms", "s3dis", "scannet")
 
 @lru_cache(maxsize=2)
 def _real(dataset: str, data_root: str):
+    """(train, valid, test, which split ran) of a real dataset, read once per process."""
     if dataset == "s3dis":
         from ..data.s3dis import load_s3dis
 
         train, test = load_s3dis(data_root, test_area=5)
         n_valid = max(1, len(train) // 10)  # monitoring only, held out of the training areas
-        return train[:-n_valid], train[-n_valid:], test
+        how = (f"S3DIS: Area 5 is the test set (the paper's protocol), {len(test)} rooms; {len(train) - n_valid} "
+               f"training rooms, {n_valid} held out of them for monitoring")
+        return train[:-n_valid], train[-n_valid:], test, how
     from ..data.scannet import scannet_splits
 
     train, valid, test, how = scannet_splits(data_root)
-    print(f"ScanNet split: {how}")  # official val when the split lists are present, else a flagged re-split
-    return train, valid, test
+    return train, valid, test, f"ScanNet v2 {how}"
+
+
+def split_description(dataset: str, data_root: str = "", n_rooms: int | None = None) -> str:
+    """Which split a run used, in words for the notebook and results.json: for ScanNet the official
+    scannetv2_train/val lists when they are present, else the re-split, named as not comparable."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if dataset == "rooms":
+        n_test = max(2, (n_rooms or 0) // 5)
+        return (f"procedural rooms, split by index per seed: {(n_rooms or 0) - 2 * n_test} train / {n_test} valid / "
+                f"{n_test} test (no benchmark split: not comparable with any paper number)")
+    return _real(dataset, str(data_root))[3]
 
 
 def load_split(dataset: str, seed: int, n_rooms: int, room_points: int, data_root: str = ""):
@@ -45,7 +59,7 @@ def load_split(dataset: str, seed: int, n_rooms: int, room_points: int, data_roo
         rooms = roomgen.make_rooms(n_rooms, seed=seed, n_points=room_points)
         n_test = max(2, n_rooms // 5)
         return rooms[:-2 * n_test], rooms[-2 * n_test:-n_test], rooms[-n_test:], roomgen.S3DIS_CLASSES
-    train, valid, test = _real(dataset, str(data_root))
+    train, valid, test, _ = _real(dataset, str(data_root))  # split_description() says which split this is
     if dataset == "s3dis":
         return train, valid, test, roomgen.S3DIS_CLASSES
     from ..data.scannet import SCANNET20_CLASSES

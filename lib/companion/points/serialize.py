@@ -21,6 +21,16 @@ def bit_length(value: int) -> int:
     return int(value).bit_length()
 
 
+def default_depth(max_coord: int) -> int:
+    """Bits per axis of the serialization cube when none is given: Pointcept's rule, the bit length of
+    ``max + 1`` (its ``Point.serialization``), one bit more than needed when the largest coordinate is 2^k - 1.
+
+    The extra bit changes no z-order (leading zeros), but the Hilbert curve's orientation alternates with the
+    depth, so the Hilbert orders, and the patches cut from them, are Pointcept's only under Pointcept's rule.
+    """
+    return max(bit_length(int(max_coord) + 1), 1)
+
+
 def _check_grid(grid: torch.Tensor, depth: int | None) -> int:
     if grid.ndim != 2 or grid.shape[1] != 3:
         raise ValueError(f"grid coordinates must have shape (N, 3), got {tuple(grid.shape)}")
@@ -28,8 +38,9 @@ def _check_grid(grid: torch.Tensor, depth: int | None) -> int:
         raise TypeError(f"grid coordinates must be integers, got {grid.dtype}")
     if grid.numel() and int(grid.min()) < 0:
         raise ValueError("grid coordinates must be non-negative (shift by the per-scene minimum first)")
-    need = bit_length(int(grid.max())) if grid.numel() else 1
-    depth = max(need, 1) if depth is None else int(depth)
+    top = int(grid.max()) if grid.numel() else 0
+    need = max(bit_length(top), 1)  # the fewest bits that hold every coordinate
+    depth = default_depth(top) if depth is None else int(depth)
     if depth < need:
         raise ValueError(f"depth={depth} bits cannot hold grid coordinate {int(grid.max())} (needs {need})")
     if depth > MAX_DEPTH:
