@@ -181,6 +181,7 @@ class SearchConfig:
     relax: str = "softmax"  # softmax | gumbel
     tau_start: float = 1.0
     tau_end: float = 1.0
+    arch_warmup: float = 0.0  # fraction of each date's steps that train the weights only (alpha frozen), FBNet-style
     update: str = "joint"  # joint: one step of both on each batch; alternate: alpha on a held-out 20% of the date
     aggregate: str = "mean"  # mean of softmax(alpha) over dates | vote (each date's top-1 per layer)
 
@@ -192,6 +193,8 @@ class SearchConfig:
                 or self.aggregate not in ("mean", "vote"):
             raise ValueError(f"relax softmax|gumbel, update joint|alternate, aggregate mean|vote; got {self.relax!r}, "
                              f"{self.update!r}, {self.aggregate!r}")
+        if not 0 <= self.arch_warmup < 1:
+            raise ValueError(f"arch_warmup must lie in [0, 1), got {self.arch_warmup}")
         if self.layers < 1 or self.dim < 1 or self.epochs < 1 or self.batch_size < 1 or self.lam < 0:
             raise ValueError(f"layers, dim, epochs, batch_size >= 1 and lam >= 0 required: {self}")
 
@@ -276,13 +279,18 @@ def search_date(schema: Schema, data: CTRDataset, cfg: SearchConfig, seed: int =
     sched = TemperatureSchedule(cfg.tau_start, cfg.tau_end, max(1, n_batches * cfg.epochs),
                                 "constant" if cfg.tau_start == cfg.tau_end else "exp")
     held_iter = None
+    warm = int(cfg.arch_warmup * n_batches * cfg.epochs)
     t0, step, last = time.perf_counter(), 0, float("nan")
     net.train()
     for _ in range(cfg.epochs):
         for batch in train.batches(cfg.batch_size, shuffle=True, generator=gen):
             tau = sched(step)
             bce = F.binary_cross_entropy_with_logits(net(batch, tau, g_gumbel), batch["label"])
-            if cfg.update == "joint":
+            if step < warm:
+                opt_w.zero_grad(set_to_none=True)
+                bce.backward()
+                opt_w.step()
+            elif cfg.update == "joint":
                 loss = bce + cfg.lam * net.cost_term()
                 opt_w.zero_grad(set_to_none=True)
                 opt_a.zero_grad(set_to_none=True)
@@ -332,6 +340,14 @@ class SearchOutcome:
         d = asdict(self)
         d["per_date"] = [asdict(r) for r in self.per_date]
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SearchOutcome":
+        keys = {f for f in cls.__dataclass_fields__}
+        d = {k: v for k, v in d.items() if k in keys}
+        d["modules"] = tuple(d["modules"])
+        d["per_date"] = [DateResult(**r) for r in d["per_date"]]
+        return cls(**d)
 
 
 def aggregate(per_date: list[dict], modules, rule: str = "mean") -> tuple[dict, list[str]]:
@@ -426,3 +442,125 @@ def per_sample_flops(model: nn.Module, data: CTRDataset, rows: int = 8) -> float
 
 def with_lam(cfg: SearchConfig, lam: float) -> SearchConfig:
     return replace(cfg, lam=float(lam))
+
+
+# ------------------------------------------------------------------------------------------- the experiment
+# Helpers the notebook calls, so each of its cells is a few lines: retraining from scratch, the lambda sweep
+# against zoo baselines, the per-date table, the lambda pick, and the torchrun timing.
+def stack_order(arch: list[str]) -> int:
+    """Highest explicit interaction order a stack of residual modules reaches (orders multiply along the stack)."""
+    return int(np.prod([ORDER[m] for m in arch]))
+
+
+def train_scratch(make_model, splits, seed: int, epochs: int = 2, batch_size: int = 256, lr: float = 3e-3) -> dict:
+    """Build a model under ``seed`` and train it from scratch on ``splits`` (early stopping on validation AUC)."""
+    from ..train import TrainConfig, fit
+
+    torch.manual_seed(seed)
+    model = make_model()
+    res = fit(model, splits, TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, monitor="auc",
+                                         patience=1, progress=False))
+    return {"valid_auc": res.valid["auc"], "valid_logloss": res.valid["logloss"], "test_auc": res.test["auc"],
+            "test_logloss": res.test["logloss"], "flops": per_sample_flops(model, splits.test),
+            "train_s": res.train_time_s}
+
+
+def baselines(schema, cfg: SearchConfig) -> dict:
+    """The hand-designed models the search is compared with, from the zoo, with the searched models' embedding
+    width and head MLP, so they differ only in the interaction part: DCNv2 (3 low-rank cross layers beside the
+    MLP) and a DLRM-style dot-product model (DOT)."""
+    from ..models.zoo import build_model
+
+    return {"DCNv2": lambda: build_model("DCNv2", schema, cfg.dim, cross_layers=3, rank=cfg.rank, hidden=cfg.hidden),
+            "DLRM (dot)": lambda: build_model("DOT", schema, cfg.dim, hidden=cfg.hidden)}
+
+
+def lambda_sweep(shards, cfg: SearchConfig, lams, train_seeds, search_seeds: int = 1, dist=None,
+                 epochs: int = 2, batch_size: int = 256, lr: float = 3e-3, progress: bool = True,
+                 spec=None, workers: int = 0, timeout_s: float = 86400.0):
+    """For every lambda: ``search_seeds`` distributed searches over the dates, each aggregate discretised and
+    retrained from scratch under every train seed (train seed i uses search i mod ``search_seeds``); the zoo
+    baselines trained under the same seeds. Returns (searches, models) tables.
+
+    The searches run in-process (``workers=0``; in ``dist``'s group if given) or as torchrun jobs of ``workers``
+    processes that rebuild the dates from ``spec`` (the paper-scale path: one process per date)."""
+    from ..progress import tqdm
+
+    splits = shards.pooled()
+    train_seeds = list(train_seeds)
+    searches, models = [], []
+    for lam in tqdm(list(lams), desc="lambda", disable=not progress, leave=False):
+        c = with_lam(cfg, lam)
+        outs = []
+        for s in range(search_seeds):
+            if workers:
+                from .dist_search import launch_search
+                o = SearchOutcome.from_dict(launch_search(spec, c, train_seeds[0] + s, nproc=workers,
+                                                          timeout_s=timeout_s))
+            else:
+                o = search_dates(shards.dates, shards.schema, c, seed=train_seeds[0] + s, dist=dist)
+            outs.append(o)
+            searches.append({"lam": float(lam), "search_seed": train_seeds[0] + s, "arch": o.arch,
+                             "per_date": o.per_date_top1(), "aggregate": o.aggregate,
+                             "expected_flops": arch_flops(o.arch, c.ctx(shards.schema), c.hidden),
+                             "search_wall_s": o.search_wall_s, "outcome": o})
+        for i, t in enumerate(train_seeds):
+            arch = outs[i % search_seeds].arch
+            m = train_scratch(lambda: discrete_from(c, shards.schema, arch), splits, t, epochs, batch_size, lr)
+            models.append({"model": f"searched, lambda={lam:g}", "lam": float(lam), "seed": t,
+                           "arch": " > ".join(arch), "order": stack_order(arch), **m})
+    for name, make in baselines(shards.schema, cfg).items():
+        for t in train_seeds:
+            models.append({"model": name, "lam": float("nan"), "seed": t, "arch": name, "order": 0,
+                           **train_scratch(make, splits, t, epochs, batch_size, lr)})
+    import pandas as pd
+    return pd.DataFrame(searches), pd.DataFrame(models)
+
+
+def pick_lambda(models, baseline: str = "DCNv2", margin: float = 0.001) -> float:
+    """The rule that picks the model a claim is checked on, from validation numbers only: the largest lambda
+    whose searched models' mean validation AUC is within ``margin`` of ``baseline``'s (the smallest lambda when
+    none is)."""
+    base = models[models.model == baseline].valid_auc.mean()
+    s = models[models.model.str.startswith("searched")].groupby("lam").valid_auc.mean()
+    ok = s[s >= base - margin]
+    return float(ok.index.max() if len(ok) else s.index.min())
+
+
+def per_date_frame(outcome: SearchOutcome, names=None) -> "pd.DataFrame":
+    """One row per date and one for the aggregate: the top-1 module of every layer and its weight."""
+    import pandas as pd
+
+    rows = []
+    for r in outcome.per_date:
+        row = {"date": names[r.date] if names else r.date}
+        for k in sorted(r.probs, key=lambda s: int(s[5:])):
+            i = int(np.argmax(r.probs[k]))
+            row[k] = f"{outcome.modules[i]} ({r.probs[k][i]:.2f})"
+        row["order"] = stack_order(r.top1(outcome.modules))
+        rows.append(row)
+    agg = {"date": f"aggregate ({outcome.rule})"}
+    for k, m in zip(sorted(outcome.aggregate, key=lambda s: int(s[5:])), outcome.arch):
+        agg[k] = f"{m} ({max(outcome.aggregate[k]):.2f})"
+    agg["order"] = stack_order(outcome.arch)
+    return pd.DataFrame([*rows, agg]).set_index("date")
+
+
+def time_workers(spec, cfg: SearchConfig, seed: int, workers=(1, 2), repeats: int = 1, timeout_s: float = 600.0,
+                 progress: bool = True) -> "pd.DataFrame":
+    """Search wall time of the same dates with each number of torchrun worker processes (real launches).
+    ``search_wall_s``: rank 0's time from the start barrier to the gathered result (process start and data
+    loading excluded); ``launch_wall_s``: the whole torchrun job seen from here."""
+    import pandas as pd
+
+    from ..progress import tqdm
+    from .dist_search import launch_search
+
+    rows = []
+    for rep in tqdm(range(repeats), desc="timing", disable=not progress, leave=False):
+        for w in workers:
+            job = launch_search(spec, cfg, seed, nproc=w, timeout_s=timeout_s)
+            rows.append({"repeat": rep, "workers": w, "search_wall_s": job["search_wall_s"],
+                         "launch_wall_s": job["launch_wall_s"], "identical": job["identical"],
+                         "arch": " > ".join(job["arch"]), "aggregate": job["aggregate"]})
+    return pd.DataFrame(rows)
