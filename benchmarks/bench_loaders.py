@@ -75,45 +75,64 @@ def _render(fields: list, seps: list[bytes]) -> bytes:
     return buf.tobytes()
 
 
-def make_criteo(path: Path, rows: int, seed: int = 0) -> None:
+def _repeat_block(fh, make_chunk, rows: int, block_rows: int | None, chunk: int) -> None:
+    """Write ``rows`` rows: freshly drawn chunks, or (``block_rows``) one drawn block of that many rows repeated,
+    which keeps the per-row parsing and encoding work of a large file at a fraction of the generation time."""
+    if not block_rows or block_rows >= rows:
+        for a in range(0, rows, chunk):
+            fh.write(make_chunk(min(chunk, rows - a)))
+        return
+    block = b"".join(make_chunk(min(chunk, block_rows - a)) for a in range(0, block_rows, chunk))
+    for _ in range(rows // block_rows):
+        fh.write(block)
+    left = rows % block_rows
+    if left:
+        fh.write(b"\n".join(block.split(b"\n", left)[:left]) + b"\n")
+
+
+def make_criteo(path: Path, rows: int, seed: int = 0, block_rows: int | None = None) -> None:
     rng = np.random.default_rng(seed)
     cards = np.unique(np.geomspace(4, 2_000_000, 26).astype(int))  # like Criteo: a few huge, many small fields
     cards = np.resize(cards, 26)
+
+    def chunk(n):
+        fields = [_digits(rng.integers(0, 2, n))]
+        for _ in range(13):
+            mat, ln = _digits(np.minimum(rng.geometric(0.05, n) - 1, _DEC_MAX - 1))
+            ln[rng.random(n) < 0.2] = 0  # empty count
+            fields.append((mat, ln))
+        for c in cards:
+            ids = np.minimum(rng.zipf(1.2, n), c)
+            mat, ln = _digits(ids * 2654435761 % (1 << 32), 16, 8)
+            ln[rng.random(n) < 0.05] = 0
+            fields.append((mat, ln))
+        return _render(fields, [b"\t"] * 39 + [b"\n"])
+
     with open(path, "wb") as fh:
-        for a in range(0, rows, CHUNK):
-            n = min(CHUNK, rows - a)
-            fields = [_digits(rng.integers(0, 2, n))]
-            for _ in range(13):
-                mat, ln = _digits(np.minimum(rng.geometric(0.05, n) - 1, _DEC_MAX - 1))
-                ln[rng.random(n) < 0.2] = 0  # empty count
-                fields.append((mat, ln))
-            for c in cards:
-                ids = np.minimum(rng.zipf(1.2, n), c)
-                mat, ln = _digits(ids * 2654435761 % (1 << 32), 16, 8)
-                ln[rng.random(n) < 0.05] = 0
-                fields.append((mat, ln))
-            fh.write(_render(fields, [b"\t"] * 39 + [b"\n"]))
+        _repeat_block(fh, chunk, rows, block_rows, CHUNK)
 
 
-def make_bars(folder: Path, rows: int, seq_len: int, seed: int = 0) -> None:
+def make_bars(folder: Path, rows: int, seq_len: int, seed: int = 0, block_rows: int | None = None) -> None:
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
+
+    def chunk(n):
+        item = np.minimum(rng.zipf(1.3, (n, seq_len + 1)), 63_000)
+        cate = item % 801
+        fields = [_digits(rng.integers(0, 2, n)), _digits(rng.integers(0, 192_403, n)),
+                  _digits(item[:, -1]), _digits(cate[:, -1])]
+        seps = [b","] * 4
+        for hist in (item, cate):
+            for k in range(seq_len):
+                fields.append(_digits(hist[:, k]))
+                seps.append(b"^" if k < seq_len - 1 else b",")
+        seps[-1] = b"\n"
+        return _render(fields, seps)
+
     for name, n_rows in (("train.csv", rows), ("test.csv", max(1, rows // 7))):
         with open(folder / name, "wb") as fh:
             fh.write(b"label,user_id,item_id,cate_id,item_history,cate_history\n")
-            for a in range(0, n_rows, CHUNK // 4):
-                n = min(CHUNK // 4, n_rows - a)
-                item = np.minimum(rng.zipf(1.3, (n, seq_len + 1)), 63_000)
-                cate = item % 801
-                fields = [_digits(rng.integers(0, 2, n)), _digits(rng.integers(0, 192_403, n)),
-                          _digits(item[:, -1]), _digits(cate[:, -1])]
-                seps = [b","] * 4
-                for hist in (item, cate):
-                    for k in range(seq_len):
-                        fields.append(_digits(hist[:, k]))
-                        seps.append(b"^" if k < seq_len - 1 else b",")
-                seps[-1] = b"\n"
-                fh.write(_render(fields, seps))
+            _repeat_block(fh, chunk, n_rows, block_rows and min(block_rows, n_rows), CHUNK // 4)
 
 
 def prefix(src: Path, dst: Path, lines: int) -> None:
@@ -176,6 +195,8 @@ def main(argv=None) -> None:
     ap.add_argument("--legacy-rows", type=int, default=300_000, help="prefix both Criteo readers run on")
     ap.add_argument("--legacy-bars-rows", type=int, default=30_000, help="prefix both BARS readers run on")
     ap.add_argument("--legacy", default="891c84f", help="commit whose pandas-based readers are the baseline")
+    ap.add_argument("--block-rows", type=int, default=0,
+                    help="draw this many rows once and repeat them to the requested size (0: draw every row)")
     ap.add_argument("--dir", default=None, help="work folder (default: a temporary one, removed afterwards)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
@@ -192,9 +213,10 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         crit = tmp / "criteo" / "train.txt"
         crit.parent.mkdir(exist_ok=True)
-        make_criteo(crit, args.rows)
+        make_criteo(crit, args.rows, block_rows=args.block_rows or None)
         bars_root = tmp / "bars"
-        make_bars(bars_root / "AmazonElectronics_x1", args.bars_rows, args.seq_len)
+        make_bars(bars_root / "AmazonElectronics_x1", args.bars_rows, args.seq_len,
+                  block_rows=args.block_rows // 5 if args.block_rows else None)
         results["generate_seconds"] = round(time.perf_counter() - t0, 1)
         results["files_mib"] = {"criteo": round(crit.stat().st_size / 2**20, 1),
                                 "bars_train": round((bars_root / "AmazonElectronics_x1" / "train.csv").stat().st_size / 2**20, 1)}

@@ -43,7 +43,7 @@ KDD_COLUMNS = ["Click", "Impression", "DisplayURL", "AdID", "AdvertiserID", "Dep
                "KeywordID", "TitleID", "DescriptionID", "UserID"]
 AVAZU_REQUIRED = ["click", "hour"]
 CACHE_FORMAT = 2  # 1: HF datasets Arrow tables loaded whole; 2: memory-mapped .npy columns
-ASSEMBLE_ROWS = 1 << 20  # rows per step when the splits are assembled (bounds memory)
+ASSEMBLE_ROWS = 1 << 18  # rows per step when the splits are assembled (bounds memory: ~250 MB of ids)
 
 WHERE = {
     "criteo": "the Kaggle Display Advertising Challenge train.txt (or a Criteo Terabyte day_N file)",
@@ -215,9 +215,9 @@ def read_kdd2012(path, max_rows: int | None = None) -> pd.DataFrame:
 
 # --- conversion into the cache --------------------------------------------------------------------------------
 
-def _hash_ids(col: pa.ChunkedArray, buckets: int) -> np.ndarray:
+def _hash_ids(col, buckets: int) -> np.ndarray:
     """Hash every category into ids 1..buckets-1 (0 for empty); only the distinct values are hashed in Python."""
-    enc = col.combine_chunks().dictionary_encode()
+    enc = (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).dictionary_encode()
     uniq = enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
     ids = (pd.util.hash_array(uniq, categorize=False) % np.uint64(buckets - 1)).astype(np.int64) + 1
     ids[uniq == ""] = 0
@@ -250,14 +250,13 @@ def _convert(name: str, path: Path, cfg: Preprocess, folder: Path) -> None:
         ids_f = st.RawColumn(w / "ids.bin", np.int64)  # column after column: ids of column k at rows [k n, (k+1) n)
         fields = [Field(c, "dense") for c in dense_cols]
         for c, spool in spools.items():
-            col = spool.column()
+            col = spool.column().combine_chunks()  # one column at a time (a few hundred MB at Criteo scale)
             if cfg.hash_buckets:
                 ids, vocab = _hash_ids(col, cfg.hash_buckets), cfg.hash_buckets
             else:
-                cnt, at = st.Counter(), 0  # counted batch by batch: no copy of the training rows' strings
-                for chunk in col.chunks:
-                    cnt.add(chunk.filter(pa.array(train[at:at + len(chunk)])))
-                    at += len(chunk)
+                cnt = st.Counter()  # counted slice by slice: no copy of all training rows' strings at once
+                for at in range(0, n, ASSEMBLE_ROWS * 4):
+                    cnt.add(col.slice(at, ASSEMBLE_ROWS * 4).filter(pa.array(train[at:at + ASSEMBLE_ROWS * 4])))
                 keep = st.vocabulary(cnt.table(), cfg.min_count)
                 ids, vocab = st.encode(col, keep, offset=1, missing=0), len(keep) + 1  # unseen, rare, empty -> 0
             ids_f.append(ids)

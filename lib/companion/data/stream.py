@@ -383,9 +383,9 @@ def encode(values, vocab: pa.Array, offset: int, missing: int) -> np.ndarray:
     """Position of each value in ``vocab`` plus ``offset``; values not in it get ``missing``."""
     import pyarrow.compute as pc
 
+    if isinstance(values, pa.ChunkedArray):  # one lookup: index_in hashes the value set again for every chunk
+        values = values.combine_chunks()
     idx = pc.index_in(values, value_set=vocab)
-    if isinstance(idx, pa.ChunkedArray):
-        idx = idx.combine_chunks()
     out = idx.to_numpy(zero_copy_only=False)  # float with NaN where null
     if idx.null_count:
         res = np.full(len(out), missing, np.int64)
