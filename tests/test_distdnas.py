@@ -141,3 +141,25 @@ def test_criteo_terabyte_day_files_map_categories_consistently(tmp_path):
         criteo_day_dates(tmp_path, days=[0], test_day=5)
     with pytest.raises(MissingDataError):
         DateSpec("criteo_tb", n_dates=1, path="").build()
+
+
+def test_movielens_dates_are_chronological_shards(tmp_path):
+    from companion.data.date_shards import movielens_dates
+
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    # (user, item, rating, timestamp): in time order the labels (rating >= 4) read 1 0 1 1 0 0
+    rows = [(1, 10, 5, 881250001), (2, 11, 2, 881250002), (2, 10, 4, 881250003), (1, 11, 4, 881250004),
+            (1, 12, 1, 881250005), (2, 12, 3, 881250006)]
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows[::-1]))
+    (folder / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n")
+    genres = "|".join(["0"] * 18 + ["1"])
+    (folder / "u.item").write_text("".join(f"{i}|Item {i} (1995)|01-Jan-1995||http://x|{genres}\n" for i in (10, 11, 12)),
+                                   encoding="latin-1")
+    d = movielens_dates(n_dates=2, path=folder)
+    assert [len(x) for x in d.dates] == [2, 2] and len(d.test) == 2
+    labels = torch.cat([*[x.label for x in d.dates], d.test.label]).tolist()
+    assert labels == [1, 0, 1, 1, 0, 0]
+    assert all(f.kind != "sequence" for f in d.schema.fields) and d.dates[0].seq is None
+    users = torch.cat([x.sparse[:, 0] for x in [*d.dates, d.test]]).tolist()
+    assert users == [1, 2, 2, 1, 1, 2]
