@@ -168,8 +168,11 @@ class _Part:
         csv, _ = _csv_spec(path, spec)
         self.label = st.RawColumn(work / f"{tag}.label.bin", np.float32)
         self.num = st.RawColumn(work / f"{tag}.num.bin", np.float64, (len(spec.numeric),))
-        cols = [*spec.categorical, spec.group, *(s.name for s in spec.sequences)]
+        cols = [*spec.categorical, spec.group]
         self.spool = {c: st.StringSpool(work / f"{tag}.{i}.arrow") for i, c in enumerate(dict.fromkeys(cols))}
+        # histories are split once, here: their tokens and per-row lengths are spooled batch by batch
+        self.tokens = {s.name: (st.StringSpool(work / f"{tag}.{s.name}.tok.arrow"),
+                                st.StringSpool(work / f"{tag}.{s.name}.len.arrow")) for s in spec.sequences}
         self.stats = np.zeros((3, len(spec.numeric)))  # count, sum, sum of squares
 
         def ok(b):
@@ -185,26 +188,28 @@ class _Part:
             self.stats += [np.full(num.shape[1], len(b)), num.sum(0), (num ** 2).sum(0)]
             for c, sp in self.spool.items():
                 sp.append(b.column(c))
+            for c, (tok, ln) in self.tokens.items():
+                lst = pc.split_pattern(b.column(c), pattern=spec.splitter)
+                tok.append(pc.list_flatten(lst))
+                ln.append(pc.list_value_length(lst))
             self.n += len(b)
-        for f in (self.label, self.num, *self.spool.values()):
+        for f in (self.label, self.num, *self.spool.values(), *(x for pair in self.tokens.values() for x in pair)):
             f.close()
         if self.n == 0:
             raise DataFormatError(path, None, "has a header but no data rows")
 
 
-def _tokens(arr, splitter: str):
-    lst = pc.split_pattern(arr, pattern=splitter)
-    return lst, pc.list_flatten(lst)
-
-
-def _encode_seq(arr, vocab: pa.Array, splitter: str, max_len: int) -> np.ndarray:
-    """``a^b^c`` strings -> a pre-padded [N, max_len] id matrix keeping the last max_len events."""
-    lst, flat = _tokens(arr, splitter)
+def _encode_seq(flat, lengths, vocab: pa.Array, max_len: int) -> np.ndarray:
+    """The tokens of a batch of ``a^b^c`` histories (flattened, with each row's count) -> a pre-padded
+    [N, max_len] id matrix keeping the last max_len events; an empty token (an empty history) is padding."""
     ids = st.encode(flat, vocab, offset=2, missing=OOV)
-    ids[pc.equal(flat, "").to_numpy(zero_copy_only=False)] = PAD
-    lengths = pc.list_value_length(lst).to_numpy(zero_copy_only=False).astype(np.int64)
+    ids[pc.equal(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)] = PAD
+    lengths = lengths.to_numpy(zero_copy_only=False).astype(np.int64)
     n = len(lengths)
     out = np.zeros((n, max_len), dtype=np.int64)
+    if n and (lengths == max_len).all():  # every history exactly full: a reshape
+        out[:] = ids.reshape(n, max_len)
+        return out
     ends = np.cumsum(lengths)
     keep = np.minimum(lengths, max_len)
     row = np.repeat(np.arange(n), keep)
@@ -308,14 +313,14 @@ def _convert(spec: BarsSpec, files: dict, visual: Path | None, min_count: int, v
             cnt.add(tr.spool[col].column())
             for s in spec.sequences:
                 if s.share_with == col:
-                    for arr in tr.spool[s.name].iter():
-                        cnt.add(_tokens(arr, spec.splitter)[1])
+                    for arr in tr.tokens[s.name][0].iter():
+                        cnt.add(arr)  # empty tokens are counted, then dropped by vocabulary()
             vocabs[col] = st.vocabulary(cnt.table(), min_count)
         for s in spec.sequences:
             if s.share_with is None:
                 cnt = st.Counter()
-                for arr in tr.spool[s.name].iter():
-                    cnt.add(_tokens(arr, spec.splitter)[1])
+                for arr in tr.tokens[s.name][0].iter():
+                    cnt.add(arr)
                 vocabs[s.name] = st.vocabulary(cnt.table(), min_count)
         c, s1, s2 = tr.stats
         mean = s1 / np.maximum(c, 1)
@@ -354,8 +359,9 @@ def _convert(spec: BarsSpec, files: dict, visual: Path | None, min_count: int, v
             seq_f = []
             for new, src, vocab, max_len in seq_specs:
                 f = st.RawColumn(w / f"{tag}.seq.{new}.bin", np.int64, (max_len,))
-                for arr in part.spool[src].iter():
-                    f.append(_encode_seq(arr, vocab, spec.splitter, max_len))
+                tok, ln = part.tokens[src]
+                for flat, lengths in zip(tok.iter(), ln.iter()):
+                    f.append(_encode_seq(flat, lengths, vocab, max_len))
                 f.close()
                 seq_f.append(f)
             enc[tag] = (ids_f, grp_f, seq_f)
