@@ -46,7 +46,7 @@ scaling_cap_s = None  # float>0: stop timing a mixer at larger L once its median
 backbone_points = None  # list: scene sizes (voxel points) for timing the whole trained-size segmenters
 scene_points_per_m2 = 200.0  # float>0: surface sampling density of the scaling scenes (fixed as they grow)
 scene_grid = 0.1  # float>0: voxel size in metres of the scaling scenes
-recompute_mixer = False  # bool: recompute each BiMamba's projections and gates in backward (less training memory, one more mixer forward)
+recompute_mixer = None  # bool: recompute each BiMamba's projections and gates in backward (about half the training memory, one more mixer forward)
 threads = 1  # int≥1≤256: intra-op torch threads (1 is fastest for room-sized clouds on a small CPU)
 
 # %%
@@ -70,15 +70,15 @@ PRESETS = {
     "quick": dict(n_seeds=3, n_rooms=8, room_points=2000, grid_size=0.1, epochs=3, batch_rooms=2, lr=0.006,
                   channels=[16, 32, 48], depths=[1, 1, 1], patch_size=256, d_state=8, train_budget_s=None,
                   scaling_tokens=[2000, 2828, 4000, 5657, 8000, 11314], scaling_width=32, scaling_repeats=3,
-                  scaling_cap_s=None, backbone_points=[4000]),
+                  scaling_cap_s=None, backbone_points=[4000], recompute_mixer=False),
     "laptop": dict(n_seeds=3, n_rooms=12, room_points=4000, grid_size=0.08, epochs=6, batch_rooms=2, lr=0.005,
                    channels=[24, 48, 64, 96], depths=[1, 1, 1, 1], patch_size=1024, d_state=16, train_budget_s=300.0,
                    scaling_tokens=[2000, 2828, 4000, 5657, 8000, 11314, 16000, 32000, 65536], scaling_width=32,
-                   scaling_repeats=5, scaling_cap_s=20.0, backbone_points=[8000, 16000]),
+                   scaling_repeats=5, scaling_cap_s=20.0, backbone_points=[8000, 16000], recompute_mixer=False),
     "paper": dict(n_seeds=3, n_rooms=272, room_points=200000, grid_size=0.02, epochs=3000, batch_rooms=12, lr=0.006,
                   channels=[32, 64, 128, 256, 512], depths=[2, 2, 2, 6, 2], patch_size=4096, d_state=16,
                   train_budget_s=None, scaling_tokens=[4096, 16384, 65536, 262144], scaling_width=64,
-                  scaling_repeats=5, scaling_cap_s=60.0, backbone_points=[16000, 64000, 256000]),
+                  scaling_repeats=5, scaling_cap_s=60.0, backbone_points=[16000, 64000, 256000], recompute_mixer=True),
 }
 P = companion.params.resolve(PRESETS, scale, globals())
 SEEDS = [seed + r for r in range(P.n_seeds)]
@@ -142,7 +142,7 @@ print(loc.round(3).to_string())
 
 # %%
 net = dict(channels=P.channels, depths=P.depths, d_state=P.d_state, patch_size=P.patch_size,
-           recompute_mixer=recompute_mixer)
+           recompute_mixer=P.recompute_mixer)
 builders = {"serialized point mamba": lambda s: build_segmenter(feature_channels(FEATURES), NUM_CLASSES,
                                                                 mixer="mamba", seed=s, **net),
             "point transformer (baseline)": lambda s: build_segmenter(feature_channels(FEATURES), NUM_CLASSES,
@@ -320,7 +320,7 @@ claims = [
                                    evidence.threshold_verdict(train_mem_ratio, TH["memory"])]),
                   "'reasonable' has no number in the paper: read as memory linear in L and training memory within 2x of "
                   "the attention baseline's; the checkpointed pure-PyTorch scan keeps one state per group of 2,048 steps, "
-                  f"and recompute_mixer={recompute_mixer} says whether the mixers' projections are recomputed too"),
+                  f"and recompute_mixer={P.recompute_mixer} says whether the mixers' projections are recomputed too"),
 ]
 results.print_claims(claims)
 
@@ -360,8 +360,9 @@ results.print_claims(claims)
 #   recurrence from the group after it; same values as keeping every state, to float precision. mamba-ssm's
 #   kernel recomputes the states in backward too, but from registers on chip and in one fused pass; ours
 #   holds a (batch, group, d_inner, d_state) working set in memory, at most 2^22 floats per buffer.
-#   `recompute_mixer=True` also drops the mixers' projections and gates (recomputed in backward, one more
-#   mixer forward); it is off by default.
+#   `recompute_mixer=True` (the `paper` preset) also drops the mixers' projections and gates, recomputed in
+#   backward at the cost of one more mixer forward: measured by `benchmarks/bench_points.py` at 16,000 points
+#   with the laptop-size U-Net, saved memory 262 MiB against 545 MiB without it and 287 MiB for attention.
 # - **Serialization depth**: the cube's depth is the bit length of (largest grid coordinate + 1), Pointcept's
 #   rule (`Point.serialization`), one bit more than needed when the largest coordinate is 2^k - 1. That extra
 #   bit leaves z-order unchanged but flips the Hilbert curve's orientation, so with this rule our four orders
@@ -375,8 +376,7 @@ results.print_claims(claims)
 results.save(
     SLUG,
     params=vars(P) | {"scale": scale, "seed": seed, "seeds": SEEDS, "dataset": dataset, "threads": threads,
-                      "scene_points_per_m2": scene_points_per_m2, "scene_grid": scene_grid, "split": SPLIT,
-                      "recompute_mixer": recompute_mixer},
+                      "scene_points_per_m2": scene_points_per_m2, "scene_grid": scene_grid, "split": SPLIT},
     metrics={"test": scores.to_dict("records"),
              "parameters": {n: count_parameters(b(seed)) for n, b in builders.items()},
              "locality": loc.to_dict(), "mixer_scaling": scan.to_dict("records"), "scaling_capped": scan.attrs["capped"],
