@@ -197,6 +197,7 @@ def main(argv=None) -> None:
     ap.add_argument("--legacy", default="891c84f", help="commit whose pandas-based readers are the baseline")
     ap.add_argument("--block-rows", type=int, default=0,
                     help="draw this many rows once and repeat them to the requested size (0: draw every row)")
+    ap.add_argument("--only", choices=["both", "criteo", "bars"], default="both", help="which format to run")
     ap.add_argument("--dir", default=None, help="work folder (default: a temporary one, removed afterwards)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
@@ -213,15 +214,18 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         crit = tmp / "criteo" / "train.txt"
         crit.parent.mkdir(exist_ok=True)
-        make_criteo(crit, args.rows, block_rows=args.block_rows or None)
         bars_root = tmp / "bars"
-        make_bars(bars_root / "AmazonElectronics_x1", args.bars_rows, args.seq_len,
-                  block_rows=args.block_rows // 5 if args.block_rows else None)
+        results["files_mib"] = {}
+        if args.only in ("both", "criteo"):
+            make_criteo(crit, args.rows, block_rows=args.block_rows or None)
+            results["files_mib"]["criteo"] = round(crit.stat().st_size / 2**20, 1)
+        if args.only in ("both", "bars"):
+            make_bars(bars_root / "AmazonElectronics_x1", args.bars_rows, args.seq_len,
+                      block_rows=args.block_rows // 5 if args.block_rows else None)
+            results["files_mib"]["bars_train"] = round(
+                (bars_root / "AmazonElectronics_x1" / "train.csv").stat().st_size / 2**20, 1)
         results["generate_seconds"] = round(time.perf_counter() - t0, 1)
-        results["files_mib"] = {"criteo": round(crit.stat().st_size / 2**20, 1),
-                                "bars_train": round((bars_root / "AmazonElectronics_x1" / "train.csv").stat().st_size / 2**20, 1)}
-        print(f"generated {args.rows:,} Criteo rows ({results['files_mib']['criteo']} MiB) and {args.bars_rows:,} "
-              f"BARS rows ({results['files_mib']['bars_train']} MiB) in {results['generate_seconds']} s", flush=True)
+        print(f"generated {results['files_mib']} (MiB) in {results['generate_seconds']} s", flush=True)
 
         def step(label, *a, **k):
             r = run_measured(*a, **k)
@@ -231,27 +235,12 @@ def main(argv=None) -> None:
                   f"peak RSS {r['peak_rss_mib']:8.1f} MiB", flush=True)
             return r
 
-        step("criteo: streaming, full file", "criteo", "new", crit, tmp / "cache")
-        step("criteo: second load (cached)", "criteo", "new", crit, tmp / "cache")
-        pre = tmp / "criteo_prefix" / "train.txt"
-        pre.parent.mkdir(exist_ok=True)
-        prefix(crit, pre, min(args.legacy_rows, args.rows))
-        new_p = step(f"criteo: streaming, first {args.legacy_rows:,} rows", "criteo", "new", pre, tmp / "cache_p")
-        old_p = step(f"criteo: pandas ({args.legacy}), same rows", "criteo", "legacy", pre, tmp / "cache_l", legacy["criteo"])
-        results["criteo_speedup_same_file"] = round(new_p["rows_per_s"] / old_p["rows_per_s"], 2)
-        for f in (crit, pre):
-            f.unlink()
-        step("bars: streaming, full files", "bars", "new", bars_root, tmp / "cache")
-        step("bars: second load (cached)", "bars", "new", bars_root, tmp / "cache")
-        bpre = tmp / "bars_prefix" / "AmazonElectronics_x1"
-        bpre.mkdir(parents=True)
-        prefix(bars_root / "AmazonElectronics_x1" / "train.csv", bpre / "train.csv", min(args.legacy_bars_rows, args.bars_rows) + 1)
-        prefix(bars_root / "AmazonElectronics_x1" / "test.csv", bpre / "test.csv", max(2, args.legacy_bars_rows // 7) + 1)
-        new_b = step(f"bars: streaming, first {args.legacy_bars_rows:,} rows", "bars", "new", bpre.parent, tmp / "cache_bp")
-        old_b = step(f"bars: pandas ({args.legacy}), same rows", "bars", "legacy", bpre.parent, tmp / "cache_bl", legacy["bars"])
-        results["bars_speedup_same_file"] = round(new_b["rows_per_s"] / old_b["rows_per_s"], 2)
-        print(f"speed-up on the same file: criteo {results['criteo_speedup_same_file']}x, "
-              f"bars {results['bars_speedup_same_file']}x")
+        if args.only == "bars":
+            crit = None
+        if crit is not None:
+            run_criteo(args, tmp, crit, legacy, results, step)
+        if args.only in ("both", "bars"):
+            run_bars(args, tmp, bars_root, legacy, results, step)
     finally:
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=1))
@@ -259,6 +248,33 @@ def main(argv=None) -> None:
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_criteo(args, tmp, crit, legacy, results, step):
+    step("criteo: streaming, full file", "criteo", "new", crit, tmp / "cache")
+    step("criteo: second load (cached)", "criteo", "new", crit, tmp / "cache")
+    pre = tmp / "criteo_prefix" / "train.txt"
+    pre.parent.mkdir(exist_ok=True)
+    prefix(crit, pre, min(args.legacy_rows, args.rows))
+    new_p = step(f"criteo: streaming, first {args.legacy_rows:,} rows", "criteo", "new", pre, tmp / "cache_p")
+    old_p = step(f"criteo: pandas ({args.legacy}), same rows", "criteo", "legacy", pre, tmp / "cache_l", legacy["criteo"])
+    results["criteo_speedup_same_file"] = round(new_p["rows_per_s"] / old_p["rows_per_s"], 2)
+    for f in (crit, pre):
+        f.unlink()
+    print(f"speed-up on the same file: criteo {results['criteo_speedup_same_file']}x", flush=True)
+
+
+def run_bars(args, tmp, bars_root, legacy, results, step):
+    step("bars: streaming, full files", "bars", "new", bars_root, tmp / "cache")
+    step("bars: second load (cached)", "bars", "new", bars_root, tmp / "cache")
+    bpre = tmp / "bars_prefix" / "AmazonElectronics_x1"
+    bpre.mkdir(parents=True)
+    prefix(bars_root / "AmazonElectronics_x1" / "train.csv", bpre / "train.csv", min(args.legacy_bars_rows, args.bars_rows) + 1)
+    prefix(bars_root / "AmazonElectronics_x1" / "test.csv", bpre / "test.csv", max(2, args.legacy_bars_rows // 7) + 1)
+    new_b = step(f"bars: streaming, first {args.legacy_bars_rows:,} rows", "bars", "new", bpre.parent, tmp / "cache_bp")
+    old_b = step(f"bars: pandas ({args.legacy}), same rows", "bars", "legacy", bpre.parent, tmp / "cache_bl", legacy["bars"])
+    results["bars_speedup_same_file"] = round(new_b["rows_per_s"] / old_b["rows_per_s"], 2)
+    print(f"speed-up on the same file: bars {results['bars_speedup_same_file']}x", flush=True)
 
 
 if __name__ == "__main__":
