@@ -328,6 +328,9 @@ def entropy_of(base_ctr: float) -> float:
 
 def stream(ds, batch_size: int, seed: int):
     """Endless shuffled mini-batches of a :class:`CTRDataset` (a fresh permutation each pass, seeded)."""
+    if len(ds) == 0:
+        raise ValueError("cannot stream batches from an empty split")
+    batch_size = min(batch_size, len(ds))  # a split smaller than one batch is one batch
     g = torch.Generator().manual_seed(int(seed))
     while True:
         order = torch.randperm(len(ds), generator=g)
@@ -614,3 +617,61 @@ def retrain(make: Callable[[], nn.Module], splits: CTRSplits, seed: int, train_c
     return {"ne": res.test["ne"], "auc": res.test["auc"], "logloss": res.test["logloss"],
             "valid_ne": res.valid["ne"], "mflops": model_mflops(model, splits), "steps": res.steps,
             "train_s": res.train_time_s, "model": model}
+
+
+# ============================================================================= the notebook's experiment
+ENGINEER = {  # hand-designed baselines from the zoo, sized near the space's models (our sizes, not Meta's)
+    "DLRM-style": ("DOT", dict(hidden=(128, 64))),
+    "DCNv2": ("DCNv2", dict(cross_layers=2, rank=16, hidden=(128, 64))),
+    "DHEN": ("DHEN", dict(layers=1, rank=16, hidden=(128, 64))),
+}
+ENGINEER_BLOCKS = dict(dense_ops=("fc", "dot"), sparse_ops=("efc",), fusions=("none", "s2d"))  # DLRM/DHEN's blocks
+
+
+def engineer(name: str, schema: Schema, dim: int) -> nn.Module:
+    """A fresh engineer baseline (``ENGINEER[name]``) on ``dim``-wide embeddings."""
+    from ..models.zoo import build_model
+    zoo, kw = ENGINEER[name]
+    return build_model(zoo, schema, dim, **kw)
+
+
+def pretrained(name: str, splits: CTRSplits, dim: int, steps: int, seed: int, lr: float = 3e-3,
+               batch_size: int = 256) -> nn.Module:
+    """An engineer baseline already trained for ``steps`` steps: the stronger model engineers ship mid-search."""
+    torch.manual_seed(seed)
+    m = engineer(name, splits.schema, dim)
+    train_steps(m, stream(splits.train, batch_size, seed + 17), steps, lr)
+    return m
+
+
+def random_control(space: RankitectSpace, constraint: Constraint, seed: int) -> FamilyResult:
+    """The control: one architecture drawn uniformly from the feasible part of the space, no search."""
+    rng = np.random.default_rng(seed)
+    for _ in range(1000):
+        c = space.sample_uniform(rng)
+        if constraint.ok(c):
+            return FamilyResult("random", c, 0, 0.0)
+    raise RuntimeError("no feasible uniform draw in 1000")
+
+
+def run_family(family: str, space: RankitectSpace, splits: CTRSplits, constraint: Constraint, cfg: SearchConfig,
+               seed: int, baseline: Callable[[], nn.Module] | None = None, **kw) -> FamilyResult:
+    """One search of ``family`` (sampling | one-shot | DNAS | random) under the shared limit and budget."""
+    if family == "sampling":
+        return sampling_search(space, splits, constraint, cfg, seed, **kw)
+    if family == "one-shot":
+        return oneshot_search(space, splits, constraint, cfg, baseline, seed, **kw)
+    if family == "DNAS":
+        return dnas_search(space, splits, constraint, cfg, seed)
+    if family == "random":
+        return random_control(space, constraint, seed)
+    raise ValueError(f"family must be sampling, one-shot, DNAS or random, got {family!r}")
+
+
+def result_row(name: str, seed: int, res: FamilyResult | None, space: RankitectSpace | None, metrics: dict) -> dict:
+    row = {"model": name, "seed": seed, "ne": metrics["ne"], "auc": metrics["auc"], "logloss": metrics["logloss"],
+           "mflops": metrics["mflops"], "retrain_steps": metrics["steps"]}
+    if res is not None:
+        row.update(search_steps=res.steps, search_s=res.wall_s, arch=space.describe(res.cand),
+                   analytic_mflops=space.mflops(res.cand))
+    return row
