@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (companion)" >/dev/null
 	$(BIN)/companion data fetch movielens
+	$(BIN)/companion data fetch nasbench-graph
+	$(BIN)/companion data fetch lcdb
 	touch $(STAMP)
 
 run: setup

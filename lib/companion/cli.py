@@ -90,6 +90,14 @@ def _cmd_data(args) -> int:
         from .data.movielens import fetch_movielens100k
 
         print(f"MovieLens-100K cached in {fetch_movielens100k()}")
+    elif args.what == "nasbench-graph":
+        from .data.nasbench_graph import fetch_nasbench_graph
+
+        print(f"NAS-Bench-Graph cached in {fetch_nasbench_graph()}")
+    elif args.what == "lcdb":
+        from .data.lcdb import fetch_lcdb
+
+        print(f"LCDB log-loss curves cached in {fetch_lcdb()}")
     return 0
 
 
@@ -112,7 +120,7 @@ def main(argv=None) -> int:
     p_rep.set_defaults(func=_cmd_report)
     p_data = sub.add_parser("data", help="fetch datasets into the cache")
     p_data.add_argument("action", choices=["fetch"])
-    p_data.add_argument("what", choices=["movielens"])
+    p_data.add_argument("what", choices=["movielens", "nasbench-graph", "lcdb"])
     p_data.set_defaults(func=_cmd_data)
     args = ap.parse_args(argv)
     try:
