@@ -49,7 +49,14 @@ def test_fm_matches_brute_force(splits):
     b = splits.train.batch(slice(0, 8))
     x = m.feature_tokens(b)
     brute = sum((x[:, i] * x[:, j]).sum(-1) for i in range(x.shape[1]) for j in range(i + 1, x.shape[1]))
-    torch.testing.assert_close(m(b), m.linear(b) + brute, atol=1e-5, rtol=1e-4)
+    # the first-order weights live in an extra column of the shared table (fused); check them by hand too
+    first = m.emb.table.weight[:, 4][b["sparse"] + m.emb.sparse_off].sum(1) + m.linear.bias
+    if m.emb.dense_weight is not None:
+        first = first + (b["dense"] * m.emb.dense_weight[:, 4] + m.emb.dense_bias[:, 4]).sum(1)
+    if m.emb.n_sequences:
+        first = first + m.emb.pooled_sequences(b)[..., 4].sum(1)
+    torch.testing.assert_close(m.tokens_and_first_order(b, m.linear)[1], first, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(m(b), first + brute, atol=1e-5, rtol=1e-4)
 
 
 def test_layers_shapes():
@@ -143,3 +150,67 @@ def test_dmin_dmr_shapes_and_a_learnable_toy(name):
     with torch.no_grad():
         auc = evaluate_ctr(b["label"].numpy(), torch.sigmoid(m(b)).numpy())["auc"]
     assert auc > 0.75, f"{name} did not learn history membership (AUC {auc:.3f}; a history-blind model gets 0.5)"
+
+
+def test_pairwise_dots_is_every_upper_pair_in_row_major_order():
+    torch.manual_seed(1)
+    x = torch.randn(3, 5, 4, requires_grad=True)
+    brute = torch.stack([(x[:, i] * x[:, j]).sum(-1) for i in range(5) for j in range(i + 1, 5)], 1)
+    got = pairwise_dots(x)
+    torch.testing.assert_close(got, brute)
+    g1, = torch.autograd.grad(got.pow(2).sum(), x)
+    g2, = torch.autograd.grad(brute.pow(2).sum(), x)
+    torch.testing.assert_close(g1, g2)
+    assert pairwise_dots(torch.randn(2, 7, 3)).shape == (2, 21)  # another width gets its own cached indices
+
+
+def _dien_reference(m, batch):
+    """DIEN as it was written before packing: a GRUCell stepped over every position, padding carrying the state."""
+    x, ev, mask, tgt = m.inputs(batch)
+    b, t, e = ev.shape
+    cell = torch.nn.GRUCell(e, e)
+    cell.load_state_dict({k[:-3]: v for k, v in m.gru.state_dict().items()})  # weight_ih_l0 -> weight_ih ...
+    h, state = [], ev.new_zeros(b, e)
+    for i in range(t):
+        mm = mask[:, i : i + 1].to(ev.dtype)
+        state = mm * cell(ev[:, i], state) + (1 - mm) * state
+        h.append(state)
+    hs = torch.stack(h, 1)
+    tt = tgt.unsqueeze(1).expand_as(hs)
+    a = m.att(torch.cat([hs, tt, hs - tt, hs * tt], -1)).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+    final = ev.new_zeros(b, e)
+    for i in range(t):
+        mm = mask[:, i : i + 1].to(ev.dtype)
+        final = mm * m.augru(hs[:, i], final, a[:, i : i + 1]) + (1 - mm) * final
+    return m.mlp(torch.cat([x.flatten(1), final, tgt], 1)).squeeze(-1)
+
+
+def test_packed_dien_equals_the_step_by_step_gru(splits):
+    torch.manual_seed(0)
+    m = build_model("DIEN", splits.schema, 8).eval()
+    b = splits.test.batch(slice(0, 32))
+    seq = b["seq"].clone()
+    seq[0] = 0  # one empty history
+    seq[1, :, 1::2] = 0  # holes inside a history
+    b = dict(b, seq=seq)
+    with torch.no_grad():
+        torch.testing.assert_close(m(b), _dien_reference(m, b), atol=1e-5, rtol=1e-5)
+        post = dict(b, seq=torch.cat([seq, torch.zeros(*seq.shape[:2], 3, dtype=torch.long)], -1))
+        torch.testing.assert_close(m(b), m(post), atol=1e-5, rtol=1e-5)
+
+
+def test_index_select_lookup_gives_the_embedding_gradients(splits):
+    from companion.models.embedding import FeatureEmbedding
+    torch.manual_seed(0)
+    e = FeatureEmbedding(splits.schema, 4)
+    b = splits.train.batch(slice(0, 64))
+    e.pooled_sequences(b).pow(2).sum().backward()
+    g_dense = e.table.weight.grad.clone()
+    e.table.weight.grad = None
+    e.table.sparse = True  # nn.Embedding's own path, as the sparse trainer uses it
+    e.pooled_sequences(b).pow(2).sum().backward()
+    assert e.table.weight.grad.is_sparse
+    torch.testing.assert_close(e.table.weight.grad.to_dense(), g_dense)
+    seq, mask = e.sequences(b)
+    from companion.models.layers import masked_mean
+    torch.testing.assert_close(e.pooled_sequences(b), masked_mean(seq, mask))

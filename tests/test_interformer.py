@@ -255,3 +255,36 @@ def test_synthetic_order_signal_is_out_of_reach_of_pooling():
     pooled, seq = df.set_index("model").auc["pooled"], df.set_index("model").auc["seq"]
     assert abs(pooled - 0.5) < margin, (pooled, margin)
     assert seq > 0.5 + 2 * margin, (seq, margin)
+
+
+def _rope_pairwise(x, positions, base=10000.0):
+    """RoPE written pair by pair, the textbook way."""
+    dh = x.shape[-1]
+    inv = base ** (-torch.arange(0, dh, 2, dtype=torch.float32) / dh)
+    ang = positions.float().unsqueeze(-1) * inv
+    cos, sin = ang.cos().unsqueeze(1), ang.sin().unsqueeze(1)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), -1).flatten(-2)
+
+
+def test_cached_rope_is_bit_identical_to_the_pairwise_formula():
+    from companion.models.layers import rope_cache
+    torch.manual_seed(0)
+    x, pos = torch.randn(6, 2, 9, 8), torch.randint(0, 40, (6, 9))
+    assert torch.equal(apply_rope(x, pos), _rope_pairwise(x, pos))
+    assert torch.equal(apply_rope(x, cache=rope_cache(pos, 8)), _rope_pairwise(x, pos))
+
+
+def test_attention_with_shared_rope_and_mask_equals_computing_them_inside():
+    from companion.models.layers import PMA, MultiHeadAttention, key_attention_mask, rope_cache
+    torch.manual_seed(0)
+    att = MultiHeadAttention(8, 2, rope=True)
+    x, pos = torch.randn(5, 7, 8), torch.randint(0, 9, (5, 7))
+    mask = torch.rand(5, 7) > 0.4
+    mask[0] = False  # a row with no real key
+    a = att(x, x, key_mask=mask, q_pos=pos, k_pos=pos)
+    b = att(x, x, key_mask=mask, rope=rope_cache(pos, 4), attn_mask=key_attention_mask(mask))
+    assert torch.equal(a, b)
+    pma = PMA(8, 3, 2)
+    per_example = pma.attn(pma.seeds.unsqueeze(0).expand(5, -1, -1), x, key_mask=mask)  # seeds through q per row
+    torch.testing.assert_close(pma(x, mask), per_example, atol=1e-6, rtol=1e-6)

@@ -25,12 +25,33 @@ class TokenModel(nn.Module):
         if self.n_fields < 2:
             raise ValueError(f"{type(self).__name__} needs at least two feature tokens; the schema has {self.n_fields}")
 
-    def feature_tokens(self, batch: dict) -> torch.Tensor:
+    def _all_columns(self, batch: dict) -> torch.Tensor:
         x = self.emb.tokens(batch)
         if self.emb.n_sequences:
-            seq, mask = self.emb.sequences(batch)
-            x = torch.cat([x, masked_mean(seq, mask)], 1)
+            x = torch.cat([x, self.emb.pooled_sequences(batch)], 1)
         return x
+
+    def feature_tokens(self, batch: dict) -> torch.Tensor:
+        """[B, F, d]: the non-sequence tokens, then one mean-pooled token per sequence."""
+        x = self._all_columns(batch)
+        return x[..., : self.dim] if self.emb.extra else x
+
+    def fuse_first_order(self, linear: "FirstOrder") -> None:
+        """Serve ``linear``'s width-1 weights from this model's table (one lookup for both): its values move into
+        an extra column, so a model built in the old order starts from the same weights."""
+        self.emb.fuse_first_order(linear.emb)
+        linear.emb = None
+        self._fused = True
+
+    def tokens_and_first_order(self, batch: dict, linear: "FirstOrder") -> tuple[torch.Tensor, torch.Tensor]:
+        """Feature tokens [B, F, d] and the first-order term [B] of ``linear`` (fused or separate)."""
+        if not getattr(self, "_fused", False):
+            return self.feature_tokens(batch), linear(batch)
+        full, d, n = self._all_columns(batch), self.dim, self.emb.n_tokens
+        w = full[:, :n, d].sum(1)  # the same sums, in the same order, as FirstOrder.forward
+        if self.emb.n_sequences:
+            w = w + full[:, n:, d].sum(1)
+        return full[..., :d], w + linear.bias
 
 
 class FirstOrder(nn.Module):
@@ -42,10 +63,11 @@ class FirstOrder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, batch: dict) -> torch.Tensor:
+        if self.emb is None:
+            raise RuntimeError("this FirstOrder is fused into its model's embedding; call tokens_and_first_order")
         w = self.emb.tokens(batch).sum((1, 2))
         if self.emb.n_sequences:
-            seq, mask = self.emb.sequences(batch)
-            w = w + masked_mean(seq, mask).sum((1, 2))
+            w = w + self.emb.pooled_sequences(batch).sum((1, 2))
         return w + self.bias
 
 
@@ -64,11 +86,12 @@ class FM(TokenModel):
     def __init__(self, schema, dim=16):
         super().__init__(schema, dim)
         self.linear = FirstOrder(schema)
+        self.fuse_first_order(self.linear)
 
     def forward(self, batch):
-        x = self.feature_tokens(batch)
+        x, first = self.tokens_and_first_order(batch, self.linear)
         pair = 0.5 * (x.sum(1).pow(2) - x.pow(2).sum(1)).sum(-1)
-        return self.linear(batch) + pair
+        return first + pair
 
 
 class FmFM(TokenModel):
@@ -80,12 +103,13 @@ class FmFM(TokenModel):
         self.iu = torch.triu_indices(f, f, offset=1)
         self.w = nn.Parameter(torch.eye(dim).repeat(self.iu.shape[1], 1, 1) + 0.01 * torch.randn(self.iu.shape[1], dim, dim))
         self.linear = FirstOrder(schema)
+        self.fuse_first_order(self.linear)
 
     def forward(self, batch):
-        x = self.feature_tokens(batch)
+        x, first = self.tokens_and_first_order(batch, self.linear)
         vi, vj = x[:, self.iu[0]], x[:, self.iu[1]]
         pair = torch.einsum("bpd,pde,bpe->b", vi, self.w, vj)
-        return self.linear(batch) + pair
+        return first + pair
 
 
 class DOT(TokenModel):
@@ -164,10 +188,11 @@ class XDeepFM(TokenModel):
         self.cin = CIN(self.n_fields, cin)
         self.cin_out = nn.Linear(self.cin.d_out, 1)
         self.dnn = MLP(self.n_fields * dim, list(hidden), 1, act=act)
+        self.fuse_first_order(self.linear)
 
     def forward(self, batch):
-        x = self.feature_tokens(batch)
-        return self.linear(batch) + (self.cin_out(self.cin(x)) + self.dnn(x.flatten(1))).squeeze(-1)
+        x, first = self.tokens_and_first_order(batch, self.linear)
+        return first + (self.cin_out(self.cin(x)) + self.dnn(x.flatten(1))).squeeze(-1)
 
 
 class WukongLayer(nn.Module):

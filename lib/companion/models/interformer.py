@@ -22,8 +22,8 @@ from torch import nn
 
 from ..data.schema import Schema
 from .embedding import FeatureEmbedding
-from .layers import (LCE, MLP, PMA, DHENLayer, Gating, MaskNetMerge, MultiHeadAttention, mask_positions,
-                     masked_mean, recent_tokens)
+from .layers import (LCE, MLP, PMA, DHENLayer, Gating, MaskNetMerge, MultiHeadAttention, key_attention_mask,
+                     mask_positions, masked_mean, recent_selector, recent_tokens, rope_cache)
 
 FLOWS = ("bidirectional", "n2s", "s2n", "separate")
 SEQUENCE_MODES = ("full", "mean", "mlp", "attention")
@@ -45,12 +45,13 @@ class CrossArch(nn.Module):
     def summarize_x(self, x):
         return self.x_gate(self.lce(x))
 
-    def summarize_s(self, s, mask):
+    def summarize_s(self, s, mask, attn_mask=None, recent=None):
+        """``attn_mask`` / ``recent``: the PMA mask and recent-event selector, shared by every layer's call."""
         parts = [s[:, : self.n_cls]]
         if self.pma is not None:
-            parts.append(self.pma(s, mask))
+            parts.append(self.pma(s, mask, attn_mask))
         if self.n_recent:
-            parts.append(recent_tokens(s[:, self.n_cls :], mask[:, self.n_cls :], self.n_recent))
+            parts.append(recent_tokens(s[:, self.n_cls :], mask[:, self.n_cls :], self.n_recent, recent))
         return self.s_gate(torch.cat(parts, 1))
 
 
@@ -91,8 +92,10 @@ class SequenceArch(nn.Module):
             w = w + torch.einsum("bnd,ne->bde", x_sum, self.w_pffn)
         return torch.einsum("bde,bte->btd", w.expand(s.shape[0], -1, -1), s)
 
-    def forward(self, s, mask, pos, x_sum):
-        """PFFN then attention; ``use_pffn`` / ``use_attention`` drop one step (the Fig. 5 ablations)."""
+    def forward(self, s, mask, pos, x_sum, rope=None, attn_mask=None):
+        """PFFN then attention; ``use_pffn`` / ``use_attention`` drop one step (the Fig. 5 ablations).
+        ``rope`` / ``attn_mask``: the RoPE tables and attention mask, computed once per forward by the caller."""
+        att = dict(key_mask=mask, q_pos=pos, k_pos=pos, rope=rope, attn_mask=attn_mask)
         if self.use_pffn:
             if self.norm_kind == "pre":
                 s = s + self.pffn(x_sum, self.n1(s))
@@ -103,11 +106,11 @@ class SequenceArch(nn.Module):
         if self.use_attention:
             if self.norm_kind == "pre":
                 h = self.n2(s)
-                s = s + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
+                s = s + self.attn(h, h, **att)
             elif self.norm_kind == "post":
-                s = self.n2(s + self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos))
+                s = self.n2(s + self.attn(s, s, **att))
             else:
-                s = self.attn(s, s, key_mask=mask, q_pos=pos, k_pos=pos)
+                s = self.attn(s, s, **att)
         return s
 
 
@@ -174,7 +177,9 @@ class InterFormer(nn.Module):
             raise ValueError(f"InterFormer: need layers >= 1, n_cls >= 1, n_pma >= 0, n_recent >= 0; got "
                              f"{layers}, {n_cls}, {n_pma}, {n_recent}")
         self.schema, self.dim, self.flow, self.sequence, self.head_summaries = schema, dim, flow, sequence, head_summaries
-        self.n_cls = n_cls
+        self.n_cls, self.heads, self.rope = n_cls, heads, rope
+        if rope and (dim // heads) % 2:
+            raise ValueError(f"InterFormer: RoPE needs an even head width, got dim {dim} / heads {heads}")
         self.emb = FeatureEmbedding(schema, dim)
         n, k = self.emb.n_tokens, self.emb.n_sequences
         self.merge = MaskNetMerge(k, dim, act=act)
@@ -251,16 +256,22 @@ class InterFormer(nn.Module):
             s = t("S with CLS tokens prepended", torch.cat([cls, s], 1))
             mask = torch.cat([ev_mask.new_ones(b, self.n_cls), ev_mask], 1)
             pos = torch.cat([torch.arange(self.n_cls, device=x.device).expand(b, -1), mask_positions(ev_mask, self.n_cls)], 1)
+            # positions and mask are the same for every layer: RoPE's cos/sin and the attention mask once per forward
+            attn_mask = key_attention_mask(mask)
+            rope = rope_cache(pos, self.dim // self.heads, dtype=s.dtype) if self.rope else None
+            n_recent = self.cross[0].n_recent
+            recent = recent_selector(ev_mask, n_recent, s.dtype) if n_recent else None
+            summ = dict(attn_mask=attn_mask, recent=recent)
             for layer, (inter, seq_arch) in enumerate(zip(self.interaction, self.seq_arch)):
                 cross = self.cross[layer]
                 if layer > 0:
                     x_sum = t(f"layer {layer + 1}: X_sum", cross.summarize_x(x))
-                s_sum = t(f"layer {layer + 1}: S_sum = Gate([CLS | PMA | recent])", cross.summarize_s(s, mask))
-                x, s = inter(x, s_sum if self.s2n else None), seq_arch(s, mask, pos, x_sum)
+                s_sum = t(f"layer {layer + 1}: S_sum = Gate([CLS | PMA | recent])", cross.summarize_s(s, mask, **summ))
+                x, s = inter(x, s_sum if self.s2n else None), seq_arch(s, mask, pos, x_sum, rope, attn_mask)
                 t(f"layer {layer + 1}: X after Interaction Arch", x)
                 t(f"layer {layer + 1}: S after Sequence Arch", s)
             if self.head_summaries == "final":
-                x_sum, s_sum = self.cross[-1].summarize_x(x), self.cross[-1].summarize_s(s, mask)
+                x_sum, s_sum = self.cross[-1].summarize_x(x), self.cross[-1].summarize_s(s, mask, **summ)
         h = t("head input [X_sum | S_sum], flattened", torch.cat([x_sum, s_sum], 1).flatten(1))
         logit = t("logit", self.head(h).squeeze(-1))
         return (logit, x_sum, s_sum) if return_summaries else logit

@@ -51,15 +51,21 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(-2) / m.sum(-2).clamp_min(1.0)
 
 
-def recent_tokens(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+def recent_selector(mask: torch.Tensor, k: int, dtype=torch.float32) -> torch.Tensor:
+    """[B, k, T] one-hot rows picking the k most recent real events of each row (most recent first; a zero row
+    where the history is shorter), so ``recent_selector(mask, k) @ x`` is :func:`recent_tokens`."""
+    from_end = mask.flip(-1).long().cumsum(-1).flip(-1)  # number of real events at or after each position
+    ranks = torch.arange(1, k + 1, device=mask.device).view(1, k, 1)
+    return (mask.unsqueeze(1) & (from_end.unsqueeze(1) == ranks)).to(dtype)
+
+
+def recent_tokens(x: torch.Tensor, mask: torch.Tensor, k: int, selector: torch.Tensor | None = None) -> torch.Tensor:
     """The k most recent real events of ``x`` [B, T, d], most recent first; zeros where a history is shorter.
 
     Works for pre- or post-padding because it counts real events from the end instead of trusting positions.
+    ``selector``: a :func:`recent_selector` of the same mask, when the caller reuses it across layers.
     """
-    from_end = mask.flip(-1).long().cumsum(-1).flip(-1)  # number of real events at or after each position
-    ranks = torch.arange(1, k + 1, device=x.device).view(1, k, 1)
-    select = (mask.unsqueeze(1) & (from_end.unsqueeze(1) == ranks)).to(x.dtype)  # [B, k, T]
-    return select @ x
+    return (recent_selector(mask, k, x.dtype) if selector is None else selector) @ x
 
 
 def mask_positions(mask: torch.Tensor, offset: int = 0) -> torch.Tensor:
@@ -74,18 +80,41 @@ def rope_frequencies(dim: int, base: float = 10000.0) -> torch.Tensor:
     return base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
 
 
-def apply_rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """Rotate pairs of channels of ``x`` [B, H, T, dh] by angles proportional to ``positions`` [B, T].
+def rope_cache(positions: torch.Tensor, dh: int, base: float = 10000.0, dtype=torch.float32):
+    """cos and signed sin of RoPE's angles for ``positions`` [B, T], each [B, 1, T, dh] with every pair's value
+    repeated on both of its channels (sin with the sign of the rotation folded in). Computed once per forward
+    and shared by every attention layer that reads the same positions."""
+    inv = rope_frequencies(dh, base).to(positions.device)
+    ang = positions.to(torch.float32).unsqueeze(-1) * inv  # [B, T, dh/2]
+    cos, sin = ang.cos(), ang.sin()
+    cos2 = torch.stack((cos, cos), -1).flatten(-2).unsqueeze(1).to(dtype)
+    sin2 = torch.stack((-sin, sin), -1).flatten(-2).unsqueeze(1).to(dtype)
+    return cos2, sin2
 
-    After rotation the dot product of a query at position m with a key at n depends on m - n only.
+
+def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0,
+               cache: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Rotate pairs of channels (2i, 2i+1) of ``x`` [B, H, T, dh] by angles proportional to ``positions`` [B, T]
+    (or a :func:`rope_cache` of them).
+
+    After rotation the dot product of a query at position m with a key at n depends on m - n only. Written as
+    x * cos + swap(x) * sin so it is three fused-size element-wise ops; each output is the same two products and
+    one sum as the pairwise formula, so the result is bit-identical to it.
     """
     dh = x.shape[-1]
-    inv = rope_frequencies(dh, base).to(x.device)
-    ang = positions.to(torch.float32).unsqueeze(-1) * inv  # [B, T, dh/2]
-    cos, sin = ang.cos().unsqueeze(1).to(x.dtype), ang.sin().unsqueeze(1).to(x.dtype)
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2)
+    if cache is None:
+        if positions is None:
+            raise ValueError("apply_rope needs positions or a rope_cache")
+        cache = rope_cache(positions, dh, base, x.dtype)
+    cos, sin = cache
+    swapped = x.unflatten(-1, (dh // 2, 2)).flip(-1).flatten(-2)  # (x1, x0, x3, x2, ...)
+    return x * cos + swapped * sin
+
+
+def key_attention_mask(key_mask: torch.Tensor) -> torch.Tensor:
+    """[B, T] real-key mask -> the [B, 1, 1, T] boolean mask attention takes; a row with no real key attends to
+    everything instead of producing NaN (its output is masked downstream)."""
+    return (key_mask | ~key_mask.any(-1, keepdim=True))[:, None, None, :]
 
 
 class MultiHeadAttention(nn.Module):
@@ -110,16 +139,22 @@ class MultiHeadAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.heads, self.dim // self.heads).transpose(1, 2)
 
-    def forward(self, q_in, kv_in, key_mask=None, q_pos=None, k_pos=None):
-        q = self._split(self.q(q_in))
+    def forward(self, q_in, kv_in, key_mask=None, q_pos=None, k_pos=None, rope=None, attn_mask=None, q=None):
+        """``rope``: a :func:`rope_cache` for the shared positions of a self-attention (computed once per forward
+        by the caller); ``attn_mask``: a ready :func:`key_attention_mask`; ``q``: queries already projected and
+        split into heads (PMA's batch-independent seeds), in which case ``q_in`` is ignored."""
+        if q is None:
+            q = self._split(self.q(q_in))
         k, v = (self._split(t) for t in self.kv(kv_in).chunk(2, -1))
         if self.rope:
-            q, k = apply_rope(q, q_pos), apply_rope(k, k_pos)
-        attn_mask = None
-        if key_mask is not None:  # a row with no real key attends to everything instead of producing NaN
-            key_mask = key_mask | ~key_mask.any(-1, keepdim=True)
-            attn_mask = key_mask[:, None, None, :]
+            if rope is not None:
+                q, k = apply_rope(q, cache=rope), apply_rope(k, cache=rope)
+            else:
+                q, k = apply_rope(q, q_pos), apply_rope(k, k_pos)
+        if attn_mask is None and key_mask is not None:
+            attn_mask = key_attention_mask(key_mask)
         if self.keep_weights:
+            q = q.expand(k.shape[0], -1, -1, -1)
             scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
             if attn_mask is not None:
                 scores = scores.masked_fill(~attn_mask, float("-inf"))
@@ -141,9 +176,10 @@ class PMA(nn.Module):
         self.seeds = nn.Parameter(torch.randn(seeds, dim) * dim ** -0.5)
         self.attn = MultiHeadAttention(dim, heads)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q = self.seeds.unsqueeze(0).expand(x.shape[0], -1, -1)
-        return self.attn(q, x, key_mask=mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        # the seeds' queries do not depend on the example: project them once and broadcast over the batch
+        q = self.attn._split(self.attn.q(self.seeds).unsqueeze(0)).expand(x.shape[0], -1, -1, -1)
+        return self.attn(None, x, key_mask=mask, attn_mask=attn_mask, q=q)
 
 
 # --------------------------------------------------------------------------- token-level helpers
@@ -222,11 +258,25 @@ class CrossNetV2(nn.Module):
         return x
 
 
+_TRIU_CACHE: dict = {}
+
+
+def _triu_flat(f: int, device) -> torch.Tensor:
+    """Flat indices i * f + j of the strict upper triangle of an f x f matrix, cached per (f, device)."""
+    key = (f, str(device))
+    if key not in _TRIU_CACHE:
+        iu = torch.triu_indices(f, f, offset=1)
+        _TRIU_CACHE[key] = (iu[0] * f + iu[1]).to(device)
+    return _TRIU_CACHE[key]
+
+
 def pairwise_dots(x: torch.Tensor) -> torch.Tensor:
-    """Upper-triangle inner products of the tokens of ``x`` [B, F, d] -> [B, F(F-1)/2]."""
+    """Upper-triangle inner products of the tokens of ``x`` [B, F, d] -> [B, F(F-1)/2] (row-major pair order).
+
+    The pair indices are cached, and the gather is an ``index_select`` on the flattened Gram matrix, whose
+    backward is a plain scatter-add instead of advanced indexing's ``index_put``."""
     f = x.shape[1]
-    iu = torch.triu_indices(f, f, offset=1, device=x.device)
-    return (x @ x.transpose(1, 2))[:, iu[0], iu[1]]
+    return (x @ x.transpose(1, 2)).flatten(1).index_select(1, _triu_flat(f, x.device))
 
 
 class DHENLayer(nn.Module):
@@ -293,9 +343,9 @@ class TransformerBlock(nn.Module):
         self.attn = MultiHeadAttention(dim, heads, rope=rope, dropout=dropout)
         self.ffn = MLP(dim, [dim * ffn_mult], dim)
 
-    def forward(self, x, mask, pos=None):
+    def forward(self, x, mask, pos=None, rope=None, attn_mask=None):
         h = self.n1(x)
-        x = x + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos)
+        x = x + self.attn(h, h, key_mask=mask, q_pos=pos, k_pos=pos, rope=rope, attn_mask=attn_mask)
         return x + self.ffn(self.n2(x))
 
 

@@ -74,45 +74,59 @@ class AUGRUCell(nn.Module):
         self.x2h = nn.Linear(d_in, 3 * d_h)
         self.h2h = nn.Linear(d_h, 3 * d_h)
 
-    def forward(self, x, h, a):
-        xr, xz, xn = self.x2h(x).chunk(3, -1)
+    def forward(self, x, h, a, x_proj=None):
+        """One step; ``x_proj`` = ``x2h(x)`` when the caller projected every step's input at once."""
+        xr, xz, xn = (self.x2h(x) if x_proj is None else x_proj).chunk(3, -1)
         hr, hz, hn = self.h2h(h).chunk(3, -1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz) * a
         n = torch.tanh(xn + r * hn)
         return (1 - z) * h + z * n
 
 
+def compact_events(ev: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Move each row's real events to the front, in order: (events [B, T', e], mask [B, T'], lengths [B]) with
+    T' the longest history in the batch. Pre- or post-padding then look the same to a recurrent layer."""
+    lengths = mask.sum(1)
+    t = int(lengths.max()) if mask.numel() else 0
+    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[:, : max(t, 1)]
+    ev = ev.gather(1, order.unsqueeze(-1).expand(-1, -1, ev.shape[-1]))
+    cmask = torch.arange(ev.shape[1], device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)
+    return ev * cmask.unsqueeze(-1).to(ev.dtype), cmask, lengths
+
+
 class DIEN(SequenceModel):
     """DIEN: a GRU extracts interests, an attention-gated GRU evolves them toward the target.
 
     The auxiliary next-event loss of the original is left out (the paper's trainer has a single BCE loss).
-    Padding is skipped by carrying the hidden state through masked steps, so padding does not change the output.
+    Real events are moved to the front and the interest extractor is one packed ``nn.GRU`` call, so padding
+    never reaches it; the AUGRU steps only over the longest real history in the batch, with every step's input
+    projection done in one matmul, and a row's state moves only on its real events.
     """
 
     def __init__(self, schema, dim=16, hidden=(256, 128), att_hidden=(64, 32), act="swish"):
         super().__init__(schema, dim)
         e = self.event_dim
-        self.gru = nn.GRUCell(e, e)
+        self.gru = nn.GRU(e, e, batch_first=True)  # same parameters, shapes and init order as the GRUCell it replaced
         self.att = MLP(4 * e, list(att_hidden), 1, act=act)
         self.augru = AUGRUCell(e, e)
         self.mlp = MLP(self.n_tok * dim + 2 * e, list(hidden), 1, act=act)
 
     def forward(self, batch):
         x, ev, mask, tgt = self.inputs(batch)
-        b, t, e = ev.shape
-        h, state = [], ev.new_zeros(b, e)
-        for i in range(t):  # step by step so padded steps leave the state untouched
-            m = mask[:, i : i + 1].to(ev.dtype)
-            state = m * self.gru(ev[:, i], state) + (1 - m) * state
-            h.append(state)
-        hs = torch.stack(h, 1)
+        b, _, e = ev.shape
+        ev, mask, lengths = compact_events(ev, mask)
+        packed = nn.utils.rnn.pack_padded_sequence(ev, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
+        hs, _ = self.gru(packed)
+        hs, _ = nn.utils.rnn.pad_packed_sequence(hs, batch_first=True, total_length=ev.shape[1])
+        hs = hs * mask.unsqueeze(-1).to(hs.dtype)  # an empty history ran one padding step: zero it
         tt = tgt.unsqueeze(1).expand_as(hs)
         score = self.att(torch.cat([hs, tt, hs - tt, hs * tt], -1)).squeeze(-1)
         a = score.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+        xp = self.augru.x2h(hs)
         final = ev.new_zeros(b, e)
-        for i in range(t):
+        for i in range(hs.shape[1]):
             m = mask[:, i : i + 1].to(ev.dtype)
-            nxt = self.augru(hs[:, i], final, a[:, i : i + 1])
+            nxt = self.augru(hs[:, i], final, a[:, i : i + 1], x_proj=xp[:, i])
             final = m * nxt + (1 - m) * final
         return self.mlp(torch.cat([x.flatten(1), final, tgt], 1)).squeeze(-1)
 
