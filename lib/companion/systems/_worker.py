@@ -132,8 +132,11 @@ def measure(dist, job: dict) -> dict | None:
         dist.all_reduce_sum(t_step)  # every rank must agree on the number of timed steps
         t_step /= world
     n_steps = int(min(st["max_steps"], max(1, math.ceil(st["target_s"] / max(float(t_step), 1e-6)))))
-    rates = []
-    for _ in range(int(st["repeats"])):
+    slow = float(t_step) > float(st.get("slow_step_s", float("inf")))
+    # a very slow job is reported from its one warm step (pessimistic: that step still pays first-use costs) so
+    # it costs seconds, not the timeout: a search needs to know it is slow, not how slow to three digits
+    rates = [b * accum * world / float(t_step)] if slow else []
+    for _ in range(0 if slow else int(st["repeats"])):
         dist.barrier() if world > 1 else None
         t0 = time.perf_counter()
         for _ in range(n_steps):
@@ -146,7 +149,18 @@ def measure(dist, job: dict) -> dict | None:
     del net, model, opt, data
     rates_sorted = sorted(rates)
     return {"samples_per_s": rates_sorted[len(rates) // 2], "rates": rates, "peak_mb": float(peak[0]),
-            "peak_rss_mb": float(peak[1]), "peak_exact": exact_peak, "step_s": float(t_step), "n_steps": n_steps}
+            "peak_rss_mb": float(peak[1]), "peak_exact": exact_peak, "step_s": float(t_step),
+            "n_steps": 0 if slow else n_steps, "slow": slow}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def main() -> None:
@@ -155,11 +169,16 @@ def main() -> None:
     dist = distributed.init_from_env(backend="gloo", timeout_s=float(os.environ.get("COMPANION_COLLECTIVE_S", "60")))
     if dist.is_main:
         _write_json(jobdir / "ready.json", {"world_size": dist.world_size, "machine": machine(), "pid": os.getpid()})
+    driver = int(os.environ.get("COMPANION_DRIVER_PID", "0"))
     n = 0
     while True:
         path = jobdir / f"job-{n:06d}.json"
+        waited = 0
         while not path.exists():
             time.sleep(poll)
+            waited += 1
+            if driver and waited % 500 == 0 and not _alive(driver):
+                os._exit(0)  # the driver is gone (a killed notebook kernel): do not linger
         job = json.loads(path.read_text())
         if job.get("kind") == "stop":
             break

@@ -255,10 +255,13 @@ def rec_space(cl: Cluster = Cluster(n_gpus=128)) -> DecisionSpace:
 class Simulated:
     """A "measurement" on the analytic model: the model's throughput times seeded log-normal noise (a fixed
     draw per configuration and seed, so re-measuring gives a fresh draw only with a new ``rep``); a layout that
-    does not fit memory is infeasible (the objective raises, like an out-of-memory job)."""
+    does not fit memory is infeasible (the objective raises, like an out-of-memory job, or returns the penalty
+    ``infeasible_reward``)."""
 
-    def __init__(self, step_fn, metric: str, noise: float = 0.03, seed: int = 0, **kw):
+    def __init__(self, step_fn, metric: str, noise: float = 0.03, seed: int = 0, infeasible_reward: float | None = None,
+                 **kw):
         self.step_fn, self.metric, self.noise, self.seed, self.kw = step_fn, metric, noise, seed, kw
+        self.infeasible_reward = infeasible_reward  # None: raise (a failed trial); a number: a penalty, as in Memo
         self.calls = 0
 
     def true(self, cfg: dict) -> dict:
@@ -269,6 +272,8 @@ class Simulated:
         r = self.true(cfg)
         if not r["valid"]:
             raise ValueError(r["reason"])
+        if not r["feasible"] and self.infeasible_reward is not None:
+            return {**r, self.metric: self.infeasible_reward, "error": f"simulated out of memory: {r['mem_gb']:.1f} GB"}
         if not r["feasible"]:
             raise MemoryError(f"simulated out of memory: {r['mem_gb']:.1f} GB per GPU")
         key = int(hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8], 16)

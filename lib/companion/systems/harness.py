@@ -17,6 +17,7 @@ so the trial store records the trial as failed with the reason and the search go
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ class MeasureSettings:
     repeats: int = 3         # timed windows; the median is reported
     target_s: float = 0.08   # length of one timed window
     max_steps: int = 50      # cap on steps per window
+    slow_step_s: float = 2.0  # a warm step slower than this ends the job: throughput from that one step
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Harness:
                f"--log-dir={self.logdir}", "--redirects=3", "-m", "companion._rank_entry", "--record-dir",
                str(self.logdir), "--module", "companion.systems._worker", str(self.jobdir)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "COMPANION_POLL_S": str(self.poll_s),
+               "COMPANION_DRIVER_PID": str(os.getpid()),
                "COMPANION_COLLECTIVE_S": str(max(10.0, self.timeout_s)),
                # large buffers go straight to mmap and back to the kernel when freed, so one job's memory does
                # not hide in the heap of the next job's measurement
@@ -94,6 +97,9 @@ class Harness:
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._out = open(self.jobdir / "torchrun.log", "w")
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if not getattr(self, "_atexit", False):
+            atexit.register(self.close)
+            self._atexit = True
         ready = self.jobdir / "ready.json"
         while not ready.exists():
             if self.proc.poll() is not None or time.perf_counter() - t0 > self.startup_timeout_s:
@@ -106,7 +112,7 @@ class Harness:
         # kernels): run them here, under the startup timeout, so no measurement carries them
         for w in sorted({1, self.nproc}):
             res = self._send({"kind": "measure", "config": {**WARM_CONFIG, "world": w}, "fault": None, "seed": 0,
-                              "settings": asdict(MeasureSettings(1, 1, 0.0, 1)), "shape": asdict(JobShape(rows_per_table=100))})
+                              "settings": asdict(MeasureSettings(1, 1, 0.0, 1, float("inf"))), "shape": asdict(JobShape(rows_per_table=100))})
             while not res.exists():
                 if self.proc.poll() is not None or time.perf_counter() - t0 > self.startup_timeout_s:
                     why = self._tail()
@@ -218,10 +224,14 @@ class Harness:
 class Memo:
     """Measure each distinct configuration once per run (searchers that propose the same job share its result,
     so comparisons at equal measurement budgets do not pay twice and see the same number for the same job).
-    Failures and infeasibility are remembered too."""
 
-    def __init__(self, harness: Harness, space):
-        self.harness, self.space = harness, space
+    ``infeasible_reward``: ``None`` makes an out-of-memory job a failed trial (the searcher learns nothing from
+    it); a number reports it as that throughput with ``feasible: False`` (the penalty the paper's loop needs to
+    learn where memory runs out; the trial record keeps the reason in ``metrics["error"]``). A crashed or hung job
+    is always a failed trial."""
+
+    def __init__(self, harness: Harness, space, infeasible_reward: float | None = None):
+        self.harness, self.space, self.infeasible_reward = harness, space, infeasible_reward
         self.cache: dict[str, dict] = {}
         self.fresh = 0
 
@@ -230,9 +240,12 @@ class Memo:
         if k not in self.cache:
             self.cache[k] = self.harness.measure(cand, seed)
             self.fresh += 1
-        m = self.cache[k]
+        m = dict(self.cache[k])
         if m["status"] == "infeasible":
-            raise Infeasible(m["error"])
+            if self.infeasible_reward is None:
+                raise Infeasible(m["error"])
+            return {**m, "measured_samples_per_s": m.get("samples_per_s"), "samples_per_s": self.infeasible_reward,
+                    "feasible": False}
         if m["status"] == "failed":
             raise MeasurementFailed(m["error"])
-        return dict(m)
+        return {**m, "feasible": True}

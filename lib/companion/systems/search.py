@@ -100,9 +100,11 @@ def measured_table(results: dict, space, metric: str = "samples_per_s", only: st
         for t in res.trials:
             if t["key"] in seen:
                 continue
-            seen[t["key"]] = {"key": t["key"], "status": t["status"], **t["candidate"],
-                              metric: None if t["reward"] is None else t["metrics"][metric],
-                              "peak_mb": (t["metrics"] or {}).get("peak_mb"), "error": t.get("error")}
+            st = t["status"] if t["status"] != "ok" or (t["metrics"] or {}).get("feasible", True) else "infeasible"
+            seen[t["key"]] = {"key": t["key"], "status": st, **t["candidate"],
+                              metric: None if t["reward"] is None or st == "infeasible" else t["metrics"][metric],
+                              "peak_mb": (t["metrics"] or {}).get("peak_mb"),
+                              "error": t.get("error") or (t["metrics"] or {}).get("error")}
     return pd.DataFrame(list(seen.values()))
 
 
