@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.nasbench_graph import LINKS, NASBenchGraph
-from .protocol import TableSpace
+from .protocol import TableSpace, as_rng
 from .ranking import EnsembleConfig, MLPEnsemble
 from .lowfi import kendall
 from .trials import TrialStore
@@ -68,7 +68,7 @@ class NASBenchGraphSpace(TableSpace):
         return self._near[kb]
 
     def sample_code(self, rng, policy) -> tuple[np.ndarray, int, float]:
-        code, logp = policy.sample(np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng)
+        code, logp = policy.sample(as_rng(rng))
         return code, self.decode(code), float(logp)
 
 

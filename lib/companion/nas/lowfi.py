@@ -42,7 +42,7 @@ def _x(sizes, x: str) -> np.ndarray:
 def trend_correct(sizes: Sequence[float], values: np.ndarray, target: float, x: str = "log") -> np.ndarray:
     """Extrapolate each curve from its last point to ``target``: ``v_last + m * (x(target) - x(last))``, with ``m``
     the least-squares slope over the given points (the curve's tail). ``values`` is [n_curves, n_points] (or one
-    curve); with one point the slope is 0 and the raw value comes back."""
+    curve); returns one value per curve. With one point the slope is 0 and the raw value comes back."""
     v = np.atleast_2d(np.asarray(values, dtype=float))
     xs = _x(sizes, x)
     if v.shape[1] != len(xs):
@@ -51,8 +51,7 @@ def trend_correct(sizes: Sequence[float], values: np.ndarray, target: float, x: 
         return v[:, -1].copy()
     xc = xs - xs.mean()
     m = ((v - v.mean(1, keepdims=True)) * xc).sum(1) / (xc ** 2).sum()
-    out = v[:, -1] + m * (_x([target], x)[0] - xs[-1])
-    return out if np.ndim(values) > 1 else out  # [n_curves]
+    return v[:, -1] + m * (_x([target], x)[0] - xs[-1])
 
 
 def lowfi_taus(curves: pd.DataFrame, small_ratio: float = 8.0, window: int = 3, min_learners: int = 10,
