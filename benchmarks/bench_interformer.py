@@ -3,8 +3,9 @@
     /tmp/cpuslot .venv/bin/python benchmarks/bench_interformer.py --threads 1 [--baseline-tree /tmp/wt891] [--compile]
 
 Every model runs the same loop (Adam, binary cross-entropy, a few warm-up steps not timed) over the same
-pre-built batches; the models are timed in alternation, ``--repeats`` times, and the median counts, so a drifting
-machine load hits every model alike. What is compared, and why it is fair:
+pre-built batches. The models are interleaved step by step (batch i for every model, then batch i + 1...), each
+step timed on its own, so a drifting machine load hits every model alike; ``--repeats`` passes, each giving one
+samples/s per model and one ratio per pair, and the medians count. What is compared, and why it is fair:
 
 - **DCN pair**: our ``DCNv2`` (full-rank cross, 2 layers, MLP 256-128, parallel, ReLU) against DeepCTR-Torch's
   ``DCN(cross_parameterization="matrix")`` (DCN-M) with the same cross and MLP, on the sparse fields and the
@@ -53,7 +54,7 @@ def make_batches(data, batch_size: int, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def time_loop(step, inputs, warmup: int) -> float:
+def time_loop(step, inputs, warmup: int) -> float:  # kept for scripts that time one model alone
     """Samples per second over ``inputs[warmup:]``; each input is ``(model input, label)``."""
     for x, y in inputs[:warmup]:
         step(x, y)
@@ -190,11 +191,21 @@ def main(argv=None):
         keys = [k.strip() for k in a.only.split(",") if k.strip()]
         runs = {n: r for n, r in runs.items() if any(k in n for k in keys)}
     steps = {name: factory(model) for name, (model, factory, _) in runs.items()}  # one optimizer per model
+    for name, (_, _, inputs) in runs.items():  # warm-up (and compilation) outside the timing
+        for x, y in inputs[: a.warmup]:
+            steps[name](x, y)
     speeds = {name: [] for name in runs}
     t_start = time.perf_counter()
     for _ in range(a.repeats):
-        for name, (_, _, inputs) in runs.items():
-            speeds[name].append(time_loop(steps[name], inputs, a.warmup))
+        spent = dict.fromkeys(runs, 0.0)
+        for i in range(a.warmup, a.warmup + a.steps):  # step i of every model, then step i + 1
+            for name, (_, _, inputs) in runs.items():
+                x, y = inputs[i]
+                t0 = time.perf_counter()
+                steps[name](x, y)
+                spent[name] += time.perf_counter() - t0
+        for name in runs:
+            speeds[name].append(a.steps * a.batch_size / spent[name])
     wall = time.perf_counter() - t_start
     med = {k: sorted(v)[len(v) // 2] for k, v in speeds.items()}
     print(f"\n{'model':<30}{'params':>10}{'samples/s':>12}   (batch {a.batch_size}, {a.steps} steps x {a.repeats} "

@@ -283,8 +283,21 @@ def test_attention_with_shared_rope_and_mask_equals_computing_them_inside():
     mask = torch.rand(5, 7) > 0.4
     mask[0] = False  # a row with no real key
     a = att(x, x, key_mask=mask, q_pos=pos, k_pos=pos)
-    b = att(x, x, key_mask=mask, rope=rope_cache(pos, 4), attn_mask=key_attention_mask(mask))
+    b = att(x, x, key_mask=mask, rope=rope_cache(pos, 4, heads=2), attn_mask=key_attention_mask(mask))
     assert torch.equal(a, b)
+    # the token-layout cache rotates a [B, T, H * dh] projection exactly as the head layout rotates its split
+    q = torch.randn(5, 7, 8)
+    split = q.view(5, 7, 2, 4).transpose(1, 2)
+    assert torch.equal(apply_rope(q, cache=rope_cache(pos, 4, heads=2)).view(5, 7, 2, 4).transpose(1, 2),
+                       _rope_pairwise(split, pos))
     pma = PMA(8, 3, 2)
-    per_example = pma.attn(pma.seeds.unsqueeze(0).expand(5, -1, -1), x, key_mask=mask)  # seeds through q per row
-    torch.testing.assert_close(pma(x, mask), per_example, atol=1e-6, rtol=1e-6)
+    with torch.no_grad():
+        pma.attn.kv.bias.normal_()  # a key bias must cancel in the softmax, a value bias pass through
+    # the folded PMA against plain keys-and-values attention of the seeds over the set
+    per_example = pma.attn(pma.seeds.unsqueeze(0).expand(5, -1, -1), x, key_mask=mask)
+    torch.testing.assert_close(pma(x, mask), per_example, atol=1e-6, rtol=1e-5)
+    g1 = torch.autograd.grad(pma(x, mask).pow(2).sum(), list(pma.parameters()))
+    g2 = torch.autograd.grad(pma.attn(pma.seeds.unsqueeze(0).expand(5, -1, -1), x, key_mask=mask).pow(2).sum(),
+                             list(pma.parameters()))
+    for a_, b_ in zip(g1, g2):
+        torch.testing.assert_close(a_, b_, atol=1e-5, rtol=1e-4)

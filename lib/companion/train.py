@@ -235,7 +235,12 @@ def fit(model: torch.nn.Module, splits: CTRSplits, cfg: TrainConfig | None = Non
     """
     cfg = cfg or TrainConfig()
     if dist is None:
-        dist = distributed.init_from_env() if distributed.launched_by_torchrun() else distributed.Dist()
+        if distributed.launched_by_torchrun():
+            import atexit
+            dist = distributed.init_from_env()
+            atexit.register(dist.close)  # a group fit() created is torn down when the worker exits
+        else:
+            dist = distributed.Dist()
     device = torch.device(cfg.device)
     if dist.active and dist.backend == "nccl":
         device = dist.device

@@ -258,7 +258,7 @@ class InterFormer(nn.Module):
             pos = torch.cat([torch.arange(self.n_cls, device=x.device).expand(b, -1), mask_positions(ev_mask, self.n_cls)], 1)
             # positions and mask are the same for every layer: RoPE's cos/sin and the attention mask once per forward
             attn_mask = key_attention_mask(mask)
-            rope = rope_cache(pos, self.dim // self.heads, dtype=s.dtype) if self.rope else None
+            rope = rope_cache(pos, self.dim // self.heads, dtype=s.dtype, heads=self.heads) if self.rope else None
             n_recent = self.cross[0].n_recent
             recent = recent_selector(ev_mask, n_recent, s.dtype) if n_recent else None
             summ = dict(attn_mask=attn_mask, recent=recent)

@@ -80,26 +80,29 @@ def rope_frequencies(dim: int, base: float = 10000.0) -> torch.Tensor:
     return base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
 
 
-def rope_cache(positions: torch.Tensor, dh: int, base: float = 10000.0, dtype=torch.float32):
-    """cos and signed sin of RoPE's angles for ``positions`` [B, T], each [B, 1, T, dh] with every pair's value
-    repeated on both of its channels (sin with the sign of the rotation folded in). Computed once per forward
-    and shared by every attention layer that reads the same positions."""
+def rope_cache(positions: torch.Tensor, dh: int, base: float = 10000.0, dtype=torch.float32, heads: int | None = None):
+    """cos and signed sin of RoPE's angles for ``positions`` [B, T], with every pair's value repeated on both of its
+    channels (sin with the sign of the rotation folded in). Layout [B, 1, T, dh] for tensors split into heads, or
+    with ``heads`` the token layout [B, T, heads * dh] (the same table tiled per head), which rotates the output of
+    a projection before it is split. Computed once per forward and shared by every layer reading those positions."""
     inv = rope_frequencies(dh, base).to(positions.device)
     ang = positions.to(torch.float32).unsqueeze(-1) * inv  # [B, T, dh/2]
     cos, sin = ang.cos(), ang.sin()
-    cos2 = torch.stack((cos, cos), -1).flatten(-2).unsqueeze(1).to(dtype)
-    sin2 = torch.stack((-sin, sin), -1).flatten(-2).unsqueeze(1).to(dtype)
-    return cos2, sin2
+    cos2 = torch.stack((cos, cos), -1).flatten(-2).to(dtype)
+    sin2 = torch.stack((-sin, sin), -1).flatten(-2).to(dtype)
+    if heads is None:
+        return cos2.unsqueeze(1), sin2.unsqueeze(1)
+    return cos2.repeat(1, 1, heads), sin2.repeat(1, 1, heads)
 
 
 def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0,
                cache: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Rotate pairs of channels (2i, 2i+1) of ``x`` [B, H, T, dh] by angles proportional to ``positions`` [B, T]
-    (or a :func:`rope_cache` of them).
+    (or by a :func:`rope_cache`, in either layout: [B, T, H * dh] tokens rotate every head's pairs at once).
 
     After rotation the dot product of a query at position m with a key at n depends on m - n only. Written as
-    x * cos + swap(x) * sin so it is three fused-size element-wise ops; each output is the same two products and
-    one sum as the pairwise formula, so the result is bit-identical to it.
+    x * cos + swap(x) * sin; each output is the same two products and one sum as the pairwise formula, so the
+    result is bit-identical to it.
     """
     dh = x.shape[-1]
     if cache is None:
@@ -107,7 +110,7 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None, base: flo
             raise ValueError("apply_rope needs positions or a rope_cache")
         cache = rope_cache(positions, dh, base, x.dtype)
     cos, sin = cache
-    swapped = x.unflatten(-1, (dh // 2, 2)).flip(-1).flatten(-2)  # (x1, x0, x3, x2, ...)
+    swapped = torch.stack((x[..., 1::2], x[..., 0::2]), -1).flatten(-2)  # (x1, x0, x3, x2, ...); faster than flip
     return x * cos + swapped * sin
 
 
@@ -140,17 +143,20 @@ class MultiHeadAttention(nn.Module):
         return x.view(b, t, self.heads, self.dim // self.heads).transpose(1, 2)
 
     def forward(self, q_in, kv_in, key_mask=None, q_pos=None, k_pos=None, rope=None, attn_mask=None, q=None):
-        """``rope``: a :func:`rope_cache` for the shared positions of a self-attention (computed once per forward
-        by the caller); ``attn_mask``: a ready :func:`key_attention_mask`; ``q``: queries already projected and
-        split into heads (PMA's batch-independent seeds), in which case ``q_in`` is ignored."""
+        """``rope``: a token-layout :func:`rope_cache` (``heads=self.heads``) for the shared positions of a
+        self-attention, computed once per forward by the caller; ``attn_mask``: a ready :func:`key_attention_mask`;
+        ``q``: queries already projected and split into heads, in which case ``q_in`` is ignored.
+        RoPE rotates the projections before they are split into heads, while they are contiguous."""
+        dh = self.dim // self.heads
+        k, v = self.kv(kv_in).chunk(2, -1)
         if q is None:
-            q = self._split(self.q(q_in))
-        k, v = (self._split(t) for t in self.kv(kv_in).chunk(2, -1))
+            q = self.q(q_in)
+            if self.rope:
+                q = apply_rope(q, cache=rope if rope is not None else rope_cache(q_pos, dh, dtype=q.dtype, heads=self.heads))
+            q = self._split(q)
         if self.rope:
-            if rope is not None:
-                q, k = apply_rope(q, cache=rope), apply_rope(k, cache=rope)
-            else:
-                q, k = apply_rope(q, q_pos), apply_rope(k, k_pos)
+            k = apply_rope(k, cache=rope if rope is not None else rope_cache(k_pos, dh, dtype=k.dtype, heads=self.heads))
+        k, v = self._split(k), self._split(v)
         if attn_mask is None and key_mask is not None:
             attn_mask = key_attention_mask(key_mask)
         if self.keep_weights:
@@ -169,7 +175,14 @@ class MultiHeadAttention(nn.Module):
 
 
 class PMA(nn.Module):
-    """Pooling by Multi-head Attention (Set Transformer): learned seed queries attend over a masked set."""
+    """Pooling by Multi-head Attention (Set Transformer): learned seed queries attend over a masked set.
+
+    The seeds do not depend on the example, so the attention is folded into the key projection: a seed's score
+    against token x is q . (W_k x + b_k) = (W_k^T q) . x + const, and the constant drops out of the softmax; the
+    values pass through the pooling linearly, sum_t w_t (W_v x_t + b_v) = W_v (sum_t w_t x_t) + b_v because the
+    weights sum to one. So no key or value is projected per token: the set is scored against H * seeds vectors
+    and pooled once, then projected. The same function as keys-and-values attention, to float rounding.
+    """
 
     def __init__(self, dim: int, seeds: int, heads: int = 2):
         super().__init__()
@@ -177,9 +190,20 @@ class PMA(nn.Module):
         self.attn = MultiHeadAttention(dim, heads)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        # the seeds' queries do not depend on the example: project them once and broadcast over the batch
-        q = self.attn._split(self.attn.q(self.seeds).unsqueeze(0)).expand(x.shape[0], -1, -1, -1)
-        return self.attn(None, x, key_mask=mask, attn_mask=attn_mask, q=q)
+        a, (b, t, d) = self.attn, x.shape
+        h, n, dh = a.heads, self.seeds.shape[0], a.dim // a.heads
+        q = a.q(self.seeds).view(n, h, dh).transpose(0, 1)  # [H, n, dh]
+        w_k, w_v = a.kv.weight[: a.dim].view(h, dh, -1), a.kv.weight[a.dim :].view(h, dh, -1)  # [H, dh, d_in]
+        u = (q @ w_k) * dh ** -0.5  # [H, n, d_in]: each head's seeds pulled back through the key projection
+        scores = (x @ u.reshape(h * n, -1).t()).transpose(1, 2).reshape(b, h, n, t)
+        if attn_mask is None and mask is not None:
+            attn_mask = key_attention_mask(mask)
+        if attn_mask is not None:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        w = scores.softmax(-1)  # [B, H, n, T]
+        pooled = (w.reshape(b, h * n, t) @ x).view(b, h, n, -1)  # [B, H, n, d_in]
+        o = torch.einsum("bhnd,hed->bnhe", pooled, w_v) + a.kv.bias[a.dim :].view(h, dh)
+        return a.out(o.reshape(b, n, h * dh))
 
 
 # --------------------------------------------------------------------------- token-level helpers
