@@ -303,6 +303,17 @@ for fam in FAMILIES:
         "competitive NE vs FLOPs against production models (no numbers public)",
         f"{p.text()}; {mfl_of(fam):.4f} vs {mfl_of(reference):.4f} MFLOPs", ev,
         f"control: the reference {reference} under the same trainer; the FLOPs half is set by the limit"))
+best_engineer = min(rk.ENGINEER, key=lambda n: float(np.mean(list(ne_of(n).values()))))  # lowest mean test NE
+for fam in FAMILIES:
+    p = evidence.paired(ne_of(fam), ne_of(best_engineer), metric="ne", higher_is_better=False, names=(fam, best_engineer))
+    claims.append(results.claim(
+        f"A {fam} searched model reaches the best engineer baseline's NE or better at lower FLOPs",
+        "competitive NE vs FLOPs against the strongest production model",
+        f"{p.text()}; {mfl_of(fam):.4f} vs {mfl_of(best_engineer):.4f} MFLOPs",
+        evidence.all_of([evidence.threshold_verdict(p.mean, TH_AT_OR_BEYOND, ci=(p.lo, p.hi)),
+                         evidence.threshold_verdict(mfl_of(fam) / mfl_of(best_engineer), TH_FLOPS)]),
+        f"control: the engineer baseline with the lowest mean test NE in this run ({best_engineer}), chosen after "
+        "the run, so this is the strictest reading"))
 pairs = {(a, b): evidence.paired(ne_of(a), ne_of(b), metric="ne", higher_is_better=False, names=(a, b))
          for a, b in [("DNAS", "sampling"), ("one-shot", "sampling"), ("DNAS", "one-shot")]}
 for (a, b), p in pairs.items():
@@ -335,6 +346,31 @@ else:
 claims.append(results.claim("A searched model wins an online A/B test", "statistically significant online gain",
                             "no online traffic", evidence.not_tested("offline companion")))
 results.print_claims(claims)
+
+# %% [markdown]
+# ## Recorded runs (synthetic data, seeds 0-2)
+#
+# **Laptop** (`companion run rankitect --scale laptop`, 1228 s wall on the shared 2-core machine, 3 layers,
+# 40,000 rows, a 1,200-step budget per family, limit 0.0772 MFLOPs = 0.75 x DCNv2). Test NE, mean +- sd over 3
+# seeds, and MFLOPs per sample: sampling 0.844 +- 0.009 at 0.042; one-shot 0.849 +- 0.006 at 0.046; DNAS
+# 0.854 +- 0.015 at 0.002; random control 0.863 +- 0.007 at 0.050; DLRM-style 0.825 +- 0.005 at 0.103; DCNv2
+# 0.874 +- 0.004 at 0.103; DHEN 0.825 +- 0.008 at 0.236; one-shot with the dynamic baseline 0.860 +- 0.007;
+# DNAS in the engineer space 0.857 +- 0.018 at 0.006. Search wall time at the equal budget: sampling 39 s,
+# one-shot 48 s, DNAS 141 s (its steps are supernet steps over every block).
+#
+# What this says: every family's model beats the reference DCNv2 at less than half its FLOPs (sampling and
+# one-shot with intervals that exclude zero; DNAS inconclusive), but none reaches the best engineer baselines
+# (DHEN and DLRM-style, about 0.825 NE): against DHEN the gaps are -0.019 (sampling), -0.025 (one-shot, interval
+# [-0.037, -0.012]) and -0.029 NE (DNAS). The three families cannot be told apart at this budget, and none beats
+# the random control beyond the noise of 3 seeds. DNAS with `lam=0.1` collapses to the cheapest blocks (0.002
+# MFLOPs): with Adam on the logits the steady cost gradient beats the noisy accuracy gradient; a smaller `lam`
+# is the knob to try. The DCNv2 reference is the weakest engineer model here, so the "beyond the reference"
+# claims read more into the search than the comparison with the best engineer model allows. The best-engineer
+# claims were added after this run; recomputed from its table, they give partly for one-shot (NE worse beyond the
+# margin, FLOPs lower) and inconclusive for sampling and DNAS.
+#
+# **Quick** (a smoke test: 6,000 rows, 2 layers, a 120-step budget, 2 retraining epochs; about 45 s CPU):
+# every model stays near NE 1 (0.98-1.08), so its verdicts are inconclusive by design; its headline is pinned.
 
 # %% [markdown]
 # ## What the paper leaves open, and where we differ
