@@ -216,6 +216,7 @@ def test_ray_and_in_process_give_the_same_trials(tmp_path):
                            executor=InProcess(), progress=False)
             b = run_search(SPACE, make(), matches, metric="score", max_trials=18, seed=4, batch_size=3,
                            executor=ray_exec, store=tmp_path / f"{make().name}.jsonl", progress=False)
+            assert [t["status"] for t in b.trials] == ["ok"] * 18, [t["error"] for t in b.trials if t["error"]][:1]
             assert [(t["key"], t["reward"], t["seed"]) for t in a.trials] == [(t["key"], t["reward"], t["seed"]) for t in b.trials]
     finally:
         ray_exec.close()

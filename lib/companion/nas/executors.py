@@ -9,6 +9,7 @@ the executor (``make_executor("ray")``), and ``pip install .[ray]`` provides it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from typing import Any, Callable, Sequence
@@ -58,7 +59,7 @@ class RayExecutor:
             for attempt in range(3):  # Ray's raylet gives its agents a fixed 15 s to start (ray#65983): on a
                 try:                  # loaded machine the first start can time out, a second usually does not
                     ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                             ignore_reinit_error=True)
+                             ignore_reinit_error=True, runtime_env=self._same_imports())
                     break
                 except Exception as e:
                     ray.shutdown()
@@ -67,6 +68,13 @@ class RayExecutor:
                                            f"time out Ray's agents, use the in-process executor") from e
             self._started = True
         self._task = ray.remote(num_cpus=cpus_per_trial)(_call)
+
+    @staticmethod
+    def _same_imports() -> dict:
+        """Workers import what the driver imports: an objective defined in a script or test module is pickled by
+        reference, so the worker needs the driver's import path to find it."""
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+        return {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
 
     def run(self, jobs: Sequence[Job], done: Callable[[int, tuple], None]) -> None:
         ray = self.ray
