@@ -417,7 +417,10 @@ pd.DataFrame(claims)[["claim", "paper", "ours", "verdict"]]
 #   - *CTR, 30 trials, 3 seeds, FLOPs <= baseline*: the trend label rewards steep last segments, so the label's
 #     "gains" exceed 100% (an extrapolated NE below zero); retrained for a full epoch the predictor + RL incumbents
 #     are 3.5% worse than the hand-tuned DHEN on average (95% CI -8.3% to +1.3%), and no searcher pair separates.
-#     `ctr_label="raw"` reruns the same searches on the raw NE.
+#     With `ctr_label="raw"` (same preset, 10.4 min of notebook wall on a quieter machine) the label's gains are
+#     1-7% and the predictor + RL incumbents retrained for an epoch gain +0.50% NE (95% CI -0.39% to +1.38%, 6
+#     searches) at 21-52% of the baseline's FLOPs across searchers: inconclusive, and still no pair of searchers
+#     separates.
 
 # %% [markdown]
 # ## What the paper leaves open / where we differ
