@@ -36,6 +36,7 @@ import torch
 from ..runtime import cache_dir, log
 from . import stream as st
 from .errors import DataFormatError, MissingDataError
+from .pypi_fetch import file_digest
 from .schema import CTRDataset, CTRSplits, Field, Schema
 
 PAD, OOV = 0, 1
@@ -119,11 +120,7 @@ def bars_root(root=None) -> Path:
 
 
 def md5sum(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def check_md5(path: Path, expected: str, url: str) -> None:

