@@ -40,7 +40,7 @@ from .pypi_fetch import file_digest
 from .schema import CTRDataset, CTRSplits, Field, Schema
 
 PAD, OOV = 0, 1
-CACHE_FORMAT = 2  # 1: one torch file loaded whole; 2: memory-mapped .npy columns
+CACHE_FORMAT = 3  # 1: one torch file loaded whole; 2: memory-mapped .npy columns; 3: blockwise holdout above 4M rows
 ASSEMBLE_ROWS = 1 << 16
 
 
@@ -365,8 +365,7 @@ def _convert(spec: BarsSpec, files: dict, visual: Path | None, min_count: int, v
         # which training rows are held out for validation (the same draw as before the streaming rewrite)
         assign = np.zeros(tr.n, np.uint8)
         if valid_fraction > 0:
-            perm = np.random.default_rng(seed).permutation(tr.n)
-            assign[perm[:max(1, int(round(tr.n * valid_fraction)))]] = 1
+            assign = st.holdout_assignment(tr.n, valid_fraction, seed)
             vnote = f"{valid_fraction:.0%} of train held out (seed {seed})"
         else:
             vnote = "test file reused as validation (the BARS convention)"

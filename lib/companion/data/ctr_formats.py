@@ -42,7 +42,7 @@ CRITEO_SPARSE = [f"C{i}" for i in range(1, 27)]
 KDD_COLUMNS = ["Click", "Impression", "DisplayURL", "AdID", "AdvertiserID", "Depth", "Position", "QueryID",
                "KeywordID", "TitleID", "DescriptionID", "UserID"]
 AVAZU_REQUIRED = ["click", "hour"]
-CACHE_FORMAT = 2  # 1: HF datasets Arrow tables loaded whole; 2: memory-mapped .npy columns
+CACHE_FORMAT = 3  # 1: HF datasets Arrow tables loaded whole; 2: memory-mapped .npy columns; 3: blockwise split above 4M rows
 ASSEMBLE_ROWS = 1 << 18  # rows per step when the splits are assembled (bounds memory: ~250 MB of ids)
 
 WHERE = {

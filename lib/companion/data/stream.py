@@ -395,11 +395,59 @@ def encode(values, vocab: pa.Array, offset: int, missing: int) -> np.ndarray:
     return out.astype(np.int64) + offset
 
 
-def split_assignment(n: int, fractions, seed: int) -> np.ndarray:
-    """Split id (0 train, 1 valid, 2 test) of every row, from the same permutation as ``schema.split_indices``."""
+SPLIT_BLOCK = 1 << 22  # rows per independently permuted block of a large file's split (a 32 MiB permutation)
+
+
+def _block_counts(n: int, fractions, block: int) -> list[tuple[int, int, int]]:
+    """(train, valid, test) rows of every block of ``block`` consecutive rows: differences of the cumulative
+    targets ``round(e * f)`` at each block end ``e``, so the totals are exactly those of one draw over all rows."""
+    out, done_a, done_b, start = [], 0, 0, 0
+    for end in [*range(block, n, block), n]:
+        a, b = int(round(end * fractions[0])), int(round(end * fractions[1]))
+        out.append((a - done_a, b - done_b, (end - start) - (a - done_a) - (b - done_b)))
+        done_a, done_b, start = a, b, end
+    return out
+
+
+def split_assignment(n: int, fractions, seed: int, block: int = SPLIT_BLOCK) -> np.ndarray:
+    """Split id (0 train, 1 valid, 2 test) of every row, drawn in bounded memory.
+
+    Up to ``block`` rows this is the permutation of ``schema.split_indices`` (so small files keep their splits).
+    A larger file is cut into blocks of ``block`` consecutive rows and each block is split by its own seeded
+    permutation, with per-block sizes that add up to the single-draw totals: memory is one block's permutation
+    instead of one over all rows (1.6 GB for a Terabyte day file), and every stretch of the file is split in the
+    same proportions (a stratified draw: Criteo files are in time order).
+    """
     from .schema import split_indices
 
-    tr, va, te = split_indices(n, fractions, seed)
+    if n <= block:
+        tr, va, te = split_indices(n, fractions, seed)
+        out = np.empty(n, np.uint8)
+        out[tr.numpy()], out[va.numpy()], out[te.numpy()] = 0, 1, 2
+        return out
+    return _blockwise(n, _block_counts(n, fractions, block), seed, block)
+
+
+def holdout_assignment(n: int, fraction: float, seed: int, block: int = SPLIT_BLOCK) -> np.ndarray:
+    """1 for the ``fraction`` of rows held out (at least one), else 0; blockwise above ``block`` rows like
+    :func:`split_assignment` (the draw of up to ``block`` rows is ``default_rng(seed).permutation``)."""
+    k = max(1, int(round(n * fraction)))
+    if n <= block:
+        out = np.zeros(n, np.uint8)
+        out[np.random.default_rng(seed).permutation(n)[:k]] = 1
+        return out
+    counts = [(t + c, v, 0) for t, v, c in _block_counts(n, (0.0, k / n, 1 - k / n), block)]
+    return _blockwise(n, counts, seed, block)
+
+
+def _blockwise(n: int, counts, seed: int, block: int) -> np.ndarray:
     out = np.empty(n, np.uint8)
-    out[tr.numpy()], out[va.numpy()], out[te.numpy()] = 0, 1, 2
+    for i, (a, b, c) in enumerate(counts):
+        lo = i * block
+        size = min(block, n - lo)
+        if a + b + c != size or min(a, b, c) < 0:
+            raise AssertionError(f"block {i}: counts {(a, b, c)} do not cover its {size} rows")
+        perm = np.random.default_rng([seed, i]).permutation(size)
+        part = out[lo:lo + size]
+        part[perm[:a]], part[perm[a:a + b]], part[perm[a + b:]] = 0, 1, 2
     return out
