@@ -29,7 +29,7 @@ def run_grid(variants: dict, splits: CTRSplits, dim: int, seeds, train_cfg: dict
     runs = [(label, spec, seed) for label, spec in variants.items() for seed in seeds]
     for label, (name, kwargs), seed in tqdm(runs, desc=desc, unit="run"):
         seed_everything(seed)
-        model = build_model(name, splits.schema, dim, **kwargs)
+        model = build_model(name, splits.schema, dim, pretrained=splits.pretrained, **kwargs)
         cfg = TrainConfig(**{**train_cfg, "seed": seed})
         res = fit(model, splits, cfg, desc=f"{label} s{seed}")
         if keep is not None:
@@ -54,12 +54,13 @@ def summarize_grid(df: pd.DataFrame, sort_by: str = "auc") -> pd.DataFrame:
 
 
 def cap_train(splits: CTRSplits, rows: int | None, seed: int = 0) -> CTRSplits:
-    """The same splits with at most ``rows`` training rows (a seeded random sample; valid/test untouched)."""
+    """The same splits with at most ``rows`` training rows (a seeded random sample; valid/test, the provenance and
+    the pretrained tables untouched)."""
     if not rows or rows >= len(splits.train):
         return splits
     idx = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(seed))[:rows].sort().values
     return CTRSplits(splits.schema, splits.train.subset(idx), splits.valid, splits.test,
-                     {**splits.info, "train_rows": f"{rows} of {len(splits.train)} (seeded sample)"})
+                     {**splits.info, "train_rows": f"{rows} of {len(splits.train)} (seeded sample)"}, splits.pretrained)
 
 
 def paired_against(df: pd.DataFrame, reference: str, names=None, metric: str = "auc") -> dict:

@@ -16,6 +16,18 @@ Scale-out, in two independent switches:
   (``torch.optim.SparseAdam``, lazy Adam), ``sparse_adagrad`` (``torch.optim.Adagrad`` on sparse gradients, equal
   to dense Adagrad) or ``rowwise_adagrad`` (one accumulator per row, as FBGEMM/TorchRec's row-wise Adagrad: d times
   less optimizer state). The rest of the model keeps ``optimizer``. ``dense`` (the default) is the old behaviour.
+
+BARS/FuxiCTR recipe knobs:
+
+- ``embedding_regularizer`` λ adds ``(λ/2)·Σ w²`` to every batch's loss, FuxiCTR's form for a float regularizer
+  (``get_regularizer`` gives ``(p=2, λ)`` and ``regularization_loss`` adds ``(λ/p)·‖w‖_p^p``). Where:
+  ``embedding_regularizer_rows="table"`` (the default, FuxiCTR's choice) penalizes every trainable weight of every
+  embedding layer at every step: the whole tables (fused first-order columns too), the dense-field weights and the
+  projections of pretrained tables; ``"batch"`` penalizes only the distinct table rows the batch reads
+  (:meth:`FeatureEmbedding.used_rows`), which is what sparse row-wise updates can afford. Frozen pretrained tables
+  are buffers, never penalized. The logged ``train_loss`` stays the BCE alone.
+- ``monitor="gauc"`` selects the epoch (early stopping and the weights kept) by validation gAUC, grouped by the
+  validation split's ``group`` column (BARS: the user; ``gAUC`` is accepted as spelled in the BARS configs).
 """
 from __future__ import annotations
 
@@ -34,6 +46,7 @@ from .progress import tqdm
 
 from .data.schema import CTRDataset, CTRSplits
 from .metrics import evaluate_ctr
+from .models.embedding import embeddings_of, pending_pretrained
 from .runtime import log
 
 
@@ -43,6 +56,8 @@ class NonFiniteLossError(RuntimeError):
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad}
 EMBEDDING_OPTIMIZERS = ("dense", "sparse_adam", "sparse_adagrad", "rowwise_adagrad")
+MONITORS = {"auc": "max", "gauc": "max", "logloss": "min"}
+REGULARIZER_ROWS = ("table", "batch")
 
 
 class RowWiseAdagrad(torch.optim.Optimizer):
@@ -134,7 +149,7 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"  # adam | adamw | adagrad
     weight_decay: float = 0.0
-    monitor: str = "auc"  # validation metric for early stopping: auc (higher) or logloss (lower)
+    monitor: str = "auc"  # validation metric for early stopping and the weights kept: auc, gauc (higher) or logloss (lower)
     patience: int = 2  # epochs without improvement before stopping
     max_steps: int | None = None  # cap on optimizer steps (benchmarks, smoke runs)
     eval_batch_size: int = 4096
@@ -145,6 +160,8 @@ class TrainConfig:
     embedding_optimizer: str = "dense"  # dense | sparse_adam | sparse_adagrad | rowwise_adagrad (see the module doc)
     embedding_lr: float | None = None  # learning rate of the sparse table optimizer (None: lr)
     find_unused_parameters: bool = True  # DDP only: tolerate parameters a forward pass does not use
+    embedding_regularizer: float = 0.0  # λ of the L2 penalty (λ/2)·Σ w² on embedding weights (FuxiCTR's form; 0: off)
+    embedding_regularizer_rows: str = "table"  # table (all embedding weights, FuxiCTR) | batch (rows the batch reads)
 
     def __post_init__(self):
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -162,8 +179,18 @@ class TrainConfig:
         if self.embedding_optimizer != "dense" and self.weight_decay:
             raise ValueError("weight_decay does not apply to sparse embedding updates (sparse optimizers decay only "
                              "touched rows, which is not weight decay); use embedding_optimizer='dense' or weight_decay=0")
-        if self.monitor not in ("auc", "logloss"):
-            raise ValueError(f"monitor must be 'auc' or 'logloss', got {self.monitor!r}")
+        if isinstance(self.monitor, str):
+            self.monitor = self.monitor.lower()  # "gAUC", as the BARS configs spell it
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {tuple(MONITORS)}, got {self.monitor!r}")
+        if not (isinstance(self.embedding_regularizer, (int, float)) and self.embedding_regularizer >= 0):
+            raise ValueError(f"embedding_regularizer must be a number >= 0, got {self.embedding_regularizer!r}")
+        if self.embedding_regularizer_rows not in REGULARIZER_ROWS:
+            raise ValueError(f"embedding_regularizer_rows must be one of {REGULARIZER_ROWS}, "
+                             f"got {self.embedding_regularizer_rows!r}")
+        if self.embedding_regularizer and self.embedding_optimizer != "dense" and self.embedding_regularizer_rows == "table":
+            raise ValueError("a whole-table embedding_regularizer gives every row a gradient, which sparse embedding "
+                             "updates cannot take; use embedding_regularizer_rows='batch' or embedding_optimizer='dense'")
 
 
 @dataclass
@@ -213,7 +240,25 @@ def evaluate(model, data: CTRDataset, base_ctr: float | None = None, batch_size:
 def _better(metric: str, new: float, old: float | None) -> bool:
     if old is None:
         return True
-    return new > old if metric == "auc" else new < old
+    return new > old if MONITORS[metric] == "max" else new < old
+
+
+def embedding_penalty(model: nn.Module, batch: dict, lam: float, rows: str = "table") -> torch.Tensor:
+    """``(lam/2)·Σ w²`` over the embedding weights of ``model`` (see the module doc): every trainable weight of its
+    :class:`FeatureEmbedding` layers (``rows="table"``), or only the distinct table rows ``batch`` reads
+    (``rows="batch"``). Frozen pretrained tables are buffers and never enter."""
+    total = None
+    for emb in embeddings_of(model):
+        if rows == "table":
+            terms = [p.pow(2).sum() for p in emb.parameters() if p.requires_grad]
+        else:
+            used = emb.used_rows(batch)
+            terms = [emb.lookup(used).pow(2).sum()] if len(used) else []  # sparse gradients when the table has them
+        for t in terms:
+            total = t if total is None else total + t
+    if total is None:
+        return torch.zeros(())
+    return (lam / 2) * total
 
 
 def _global_batches(n: int, batch_size: int, gen: torch.Generator, dist: "distributed.Dist"):
@@ -241,6 +286,15 @@ def fit(model: torch.nn.Module, splits: CTRSplits, cfg: TrainConfig | None = Non
             atexit.register(dist.close)  # a group fit() created is torn down when the worker exits
         else:
             dist = distributed.Dist()
+    missing = pending_pretrained(model)
+    if missing:
+        f, t = next(iter(missing.items()))
+        raise ValueError(f"{desc}: field {f!r} reads the pretrained table {t!r}, which this model was never given "
+                         f"(the splits have {sorted(splits.pretrained) or 'none'}); build it with "
+                         "zoo.build_model(..., pretrained=splits.pretrained)")
+    if cfg.monitor == "gauc" and splits.valid.group is None:
+        raise ValueError(f"{desc}: monitor='gauc' needs group ids on the validation split (CTRDataset.group, the "
+                         "user for BARS); these splits have none")
     device = torch.device(cfg.device)
     if dist.active and dist.backend == "nccl":
         device = dist.device
@@ -275,6 +329,9 @@ def fit(model: torch.nn.Module, splits: CTRSplits, cfg: TrainConfig | None = Non
                 else:
                     loss = F.binary_cross_entropy_with_logits(logits, batch["label"])
                     step_loss = loss.item()
+                if cfg.embedding_regularizer:
+                    loss = loss + embedding_penalty(model, batch, cfg.embedding_regularizer,
+                                                    cfg.embedding_regularizer_rows).to(loss.device)
                 if not math.isfinite(step_loss):
                     model.load_state_dict(best_state)
                     raise NonFiniteLossError(

@@ -5,6 +5,7 @@ from torch import nn
 
 from ..data.schema import Schema
 from .ctr import DCNv2, DHEN, DNN, DOT, FM, AutoIntPlus, FmFM, Wukong, XDeepFM
+from .embedding import attach_pretrained
 from .interformer import InterFormer
 from .sequential import BST, DIEN, DIN, DMIN, DMR, TransAct
 
@@ -24,10 +25,15 @@ def check_models(names) -> list[str]:
     return list(names)
 
 
-def build_model(name: str, schema: Schema, dim: int, **kwargs) -> nn.Module:
+def build_model(name: str, schema: Schema, dim: int, pretrained: dict | None = None, **kwargs) -> nn.Module:
+    """``name`` from the zoo; ``pretrained`` (``CTRSplits.pretrained``) supplies the frozen tables that fields with
+    ``Field.pretrained`` read, and must hold every one they name (see :mod:`companion.models.embedding`)."""
     if name not in MODEL_ZOO:
         raise ValueError(f"unknown model {name!r}; the zoo has {list(MODEL_ZOO)}")
-    return MODEL_ZOO[name](schema, dim, **kwargs)
+    model = MODEL_ZOO[name](schema, dim, **kwargs)
+    if any(f.pretrained for f in schema.fields):
+        attach_pretrained(model, pretrained)
+    return model
 
 
 def n_params(model: nn.Module) -> int:

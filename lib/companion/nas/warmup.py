@@ -107,7 +107,8 @@ def warmup_supernet(supernet, splits, fraction: float, cfg=None, epochs: int = 1
         return w
     cfg = cfg or SupernetConfig()
     steps = max(1, epochs * math.ceil(w.samples / cfg.batch_size))
-    sub = CTRSplits(splits.schema, splits.train.subset(torch.arange(w.samples)), splits.valid, splits.test, splits.info)
+    sub = CTRSplits(splits.schema, splits.train.subset(torch.arange(w.samples)), splits.valid, splits.test, splits.info,
+                    splits.pretrained)
     t0 = time.perf_counter()
     train_supernet(supernet, sub, replace(cfg, steps=steps), desc=desc)
     return replace(w, steps=steps, seconds=time.perf_counter() - t0)
