@@ -307,7 +307,8 @@ def _convert(spec: BarsSpec, files: dict, visual: Path | None, min_count: int, v
         vocabs: dict[str, pa.Array] = {}
         for col in spec.categorical:
             cnt = st.Counter()
-            cnt.add(tr.spool[col].column())
+            for _, part in tr.spool[col].slices():
+                cnt.add(part)
             for s in spec.sequences:
                 if s.share_with == col:
                     for arr in tr.tokens[s.name][0].iter():
@@ -323,8 +324,9 @@ def _convert(spec: BarsSpec, files: dict, visual: Path | None, min_count: int, v
         mean = s1 / np.maximum(c, 1)
         std = np.sqrt(np.maximum(s2 - c * mean ** 2, 0) / np.maximum(c - 1, 1))
         std = np.where(std > 0, std, 1.0)  # a constant column is left centred, as pandas' `std() or 1.0`
-        groups = pc.unique(pa.chunked_array([*tr.spool[spec.group].column().chunks,
-                                             *parts["test"].spool[spec.group].column().chunks]))
+        # distinct group ids of both files in order of first appearance (unique of per-slice uniques keeps it)
+        groups = pc.unique(pa.chunked_array([pc.unique(sl) for p in (tr, parts["test"])
+                                             for _, sl in p.spool[spec.group].slices()]))
         # pretrained visual vectors: their own vocabulary (every key of the h5 file, in its order)
         vis_vocab, pretrained = None, {}
         if visual is not None:
@@ -345,13 +347,13 @@ def _convert(spec: BarsSpec, files: dict, visual: Path | None, min_count: int, v
         enc = {}
         for tag, part in parts.items():
             ids_f = st.RawColumn(w / f"{tag}.ids.bin", np.int64)
-            for col in spec.categorical:
-                ids_f.append(st.encode(part.spool[col].column(), vocabs[col], offset=2, missing=OOV))
-            for new, src in extra_sparse:
-                ids_f.append(st.encode(part.spool[src].column(), vis_vocab, offset=2, missing=OOV))
+            for col, vocab in [*((c, vocabs[c]) for c in spec.categorical), *((src, vis_vocab) for _, src in extra_sparse)]:
+                for _, sl in part.spool[col].slices():
+                    ids_f.append(st.encode(sl, vocab, offset=2, missing=OOV))
             ids_f.close()
             grp_f = st.RawColumn(w / f"{tag}.group.bin", np.int64)
-            grp_f.append(st.encode(part.spool[spec.group].column(), groups, offset=0, missing=-1))
+            for _, sl in part.spool[spec.group].slices():
+                grp_f.append(st.encode(sl, groups, offset=0, missing=-1))
             grp_f.close()
             seq_f = []
             for new, src, vocab, max_len in seq_specs:

@@ -249,19 +249,20 @@ def _convert(name: str, path: Path, cfg: Preprocess, folder: Path) -> None:
         train = assign == 0
         ids_f = st.RawColumn(w / "ids.bin", np.int64)  # column after column: ids of column k at rows [k n, (k+1) n)
         fields = [Field(c, "dense") for c in dense_cols]
-        for c, spool in spools.items():
-            col = spool.column().combine_chunks()  # one column at a time (a few hundred MB at Criteo scale)
+        for c, spool in spools.items():  # a slice of a column at a time: memory does not grow with the file
             if cfg.hash_buckets:
-                ids, vocab = _hash_ids(col, cfg.hash_buckets), cfg.hash_buckets
+                for _, part in spool.slices():
+                    ids_f.append(_hash_ids(part, cfg.hash_buckets))
+                vocab = cfg.hash_buckets
             else:
-                cnt = st.Counter()  # counted slice by slice: no copy of all training rows' strings at once
-                for at in range(0, n, ASSEMBLE_ROWS * 4):
-                    cnt.add(col.slice(at, ASSEMBLE_ROWS * 4).filter(pa.array(train[at:at + ASSEMBLE_ROWS * 4])))
+                cnt = st.Counter()
+                for at, part in spool.slices():
+                    cnt.add(part.filter(pa.array(train[at:at + len(part)])))
                 keep = st.vocabulary(cnt.table(), cfg.min_count)
-                ids, vocab = st.encode(col, keep, offset=1, missing=0), len(keep) + 1  # unseen, rare, empty -> 0
-            ids_f.append(ids)
+                for _, part in spool.slices():
+                    ids_f.append(st.encode(part, keep, offset=1, missing=0))  # unseen, rare, empty -> 0
+                vocab = len(keep) + 1
             fields.append(Field(c, "sparse", int(vocab)))
-            del col, ids
             spool.path.unlink()
         ids_f.close()
         sizes = [int((assign == s).sum()) for s in range(3)]

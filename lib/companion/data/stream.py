@@ -31,6 +31,7 @@ from .errors import DataFormatError
 GZIP_MAGIC = b"\x1f\x8b"
 BLOCK = 1 << 24  # bytes per read of the row counter (FirstLines)
 PARSE_BLOCK = 1 << 20  # pyarrow's parse block: 1 MiB parses about 3x faster than 16 MiB here
+SLICE_ROWS = 1 << 20  # rows of one converted column counted or encoded at a time
 INT_RE = re.compile(r"-?[0-9]+\Z")  # what Arrow's int64 parser accepts: no '+', no '_', no spaces
 FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _I64 = (-(1 << 63), (1 << 63) - 1)
@@ -301,6 +302,22 @@ class StringSpool:
         with pa.OSFile(str(self.path), "rb") as src:
             for b in pa.ipc.open_stream(src):
                 yield b.column(0)
+
+    def slices(self, rows: int | None = None) -> Iterator[tuple[int, pa.Array]]:
+        """(first row, values) of consecutive slices of about ``rows`` rows (default ``SLICE_ROWS``): a column's
+        work in bounded memory, whatever the file's length."""
+        rows = rows or SLICE_ROWS
+        buf, have, start = [], 0, 0
+        for arr in self.iter():
+            buf.append(arr)
+            have += len(arr)
+            while have >= rows:
+                whole = pa.concat_arrays(buf)
+                yield start, whole.slice(0, rows)
+                start, have = start + rows, have - rows
+                buf = [whole.slice(rows)] if have else []
+        if have:
+            yield start, pa.concat_arrays(buf)
 
 
 class Entry:
