@@ -276,3 +276,49 @@ def test_gauc_monitor_needs_groups():
     sp.valid = CTRDataset(sp.valid.dense, sp.valid.sparse, sp.valid.label)
     with pytest.raises(ValueError, match="monitor='gauc' needs group ids"):
         fit(_Scripted(), sp, TrainConfig(monitor="gauc", progress=False))
+
+
+# --- the notebook's paper preset takes the BARS recipe -------------------------------------------------------
+
+def _interformer_presets(dataset: str) -> dict:
+    """01_interformer's PRESETS for ``dataset``: its imports and assignments up to the table, nothing after it
+    (no data, no training)."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "notebooks" / "src" / "01_interformer.py"
+    ns: dict = {"__file__": str(src)}
+    for node in ast.parse(src.read_text()).body:
+        if not isinstance(node, (ast.Assign, ast.Import, ast.ImportFrom)):
+            continue
+        exec(compile(ast.Module([node], []), str(src), "exec"), ns)
+        target = getattr(node.targets[0], "id", None) if isinstance(node, ast.Assign) else None
+        if target == "dataset":
+            ns["dataset"] = dataset
+        if target == "PRESETS":
+            return ns
+    raise AssertionError("no PRESETS in 01_interformer")
+
+
+@pytest.mark.parametrize("dataset, name", [("amazon", "AmazonElectronics_x1"), ("taobao", "TaobaoAd_x1"),
+                                           ("kuaivideo", "KuaiVideo_x1")])
+def test_interformer_paper_preset_takes_the_bars_recipe(dataset, name):
+    from companion import params
+
+    ns = _interformer_presets(dataset)
+    recipe, own = bars.BARS_RECIPES[name], ns["PAPER_OWN"]
+    P = params.resolve(ns["PRESETS"], "paper", ns, show=False)
+    want = {"dim": recipe["embedding_dim"], "batch_size": recipe["batch_size"],
+            "embedding_regularizer": recipe["embedding_regularizer"], "monitor": recipe["monitor"].lower()}
+    for k, v in want.items():
+        assert getattr(P, k) == (own[k] if v is None else v), k
+    assert P.monitor == "gauc" and ns["RECIPE_FALLBACKS"] == sorted(k for k, v in want.items() if v is None)
+    if name == "AmazonElectronics_x1":  # the one recipe with every value: nothing falls back
+        assert (P.dim, P.batch_size, P.embedding_regularizer) == (64, 1024, 5e-3) and not ns["RECIPE_FALLBACKS"]
+    # the scales that run here never see the recipe
+    ml = _interformer_presets("movielens")
+    for scale in ("quick", "laptop"):
+        assert ns["PRESETS"][scale] == ml["PRESETS"][scale]
+        assert ml["PRESETS"][scale]["embedding_regularizer"] == 0.0 and ml["PRESETS"][scale]["monitor"] == "auc"
+    assert {k: ml["PRESETS"]["paper"][k] for k in own} == own  # MovieLens has no recipe: the notebook's own values
+    TrainConfig(**{k: getattr(P, k) for k in ("batch_size", "embedding_regularizer", "monitor")})

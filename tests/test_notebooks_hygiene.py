@@ -62,7 +62,7 @@ def _presets(src: Path) -> dict:
 
     ns: dict = {}
     for node in ast.parse(src.read_text()).body:
-        if isinstance(node, ast.Assign):
+        if isinstance(node, (ast.Assign, ast.Import, ast.ImportFrom)):  # names the table reads (e.g. a recipe)
             try:
                 exec(compile(ast.Module([node], []), str(src), "exec"), ns)
             except Exception:
