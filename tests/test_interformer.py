@@ -301,3 +301,45 @@ def test_attention_with_shared_rope_and_mask_equals_computing_them_inside():
                              list(pma.parameters()))
     for a_, b_ in zip(g1, g2):
         torch.testing.assert_close(a_, b_, atol=1e-5, rtol=1e-4)
+
+
+def _reference_self_attention(att, x, pos, mask):
+    """Multi-head self-attention written out: project, rotate pair by pair, softmax(q k^T / sqrt(dh)) v, project."""
+    b, t, d = x.shape
+    h, dh = att.heads, d // att.heads
+    split = lambda y: y.reshape(b, t, h, dh).transpose(1, 2)
+    q = _rope_pairwise(split(x @ att.q.weight.t() + att.q.bias), pos)
+    kv = x @ att.kv.weight.t() + att.kv.bias
+    k, v = _rope_pairwise(split(kv[..., :d]), pos), split(kv[..., d:])
+    scores = q @ k.transpose(-1, -2) / dh ** 0.5
+    keys = mask | ~mask.any(-1, keepdim=True)  # a row without real keys attends to everything
+    scores = scores.masked_fill(~keys[:, None, None, :], float("-inf"))
+    o = scores.softmax(-1) @ v
+    return o.transpose(1, 2).reshape(b, t, d) @ att.out.weight.t() + att.out.bias
+
+
+def test_fast_attention_and_lce_equal_the_written_out_reference():
+    """The SDPA path with a shared RoPE table and mask (what InterFormer runs) against explicit softmax attention,
+    outputs and gradients to 1e-5; the LCE matmul against its einsum definition."""
+    from companion.models.layers import LCE, MultiHeadAttention, key_attention_mask, rope_cache
+    torch.manual_seed(3)
+    att = MultiHeadAttention(16, 2, rope=True)
+    x, pos = torch.randn(6, 11, 16, requires_grad=True), torch.randint(0, 30, (6, 11))
+    mask = torch.rand(6, 11) > 0.3
+    mask[2] = False
+    fast = att(x, x, key_mask=mask, rope=rope_cache(pos, 8, heads=2), attn_mask=key_attention_mask(mask))
+    ref = _reference_self_attention(att, x, pos, mask)
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
+    gx_fast, *gw_fast = torch.autograd.grad(fast.pow(2).sum(), [x, *att.parameters()])
+    gx_ref, *gw_ref = torch.autograd.grad(ref.pow(2).sum(), [x, *att.parameters()])
+    torch.testing.assert_close(gx_fast, gx_ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(gw_fast, gw_ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    lce = LCE(7, 3)
+    z = torch.randn(5, 7, 4, requires_grad=True)
+    out = lce(z)
+    ref = torch.einsum("bnd,nm->bmd", z, lce.w)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(out, [z, lce.w], g), torch.autograd.grad(ref, [z, lce.w], g),
+                               atol=1e-6, rtol=1e-6)

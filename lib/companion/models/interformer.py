@@ -45,14 +45,35 @@ class CrossArch(nn.Module):
     def summarize_x(self, x):
         return self.x_gate(self.lce(x))
 
-    def summarize_s(self, s, mask, attn_mask=None, recent=None):
-        """``attn_mask`` / ``recent``: the PMA mask and recent-event selector, shared by every layer's call."""
+    def summarize_s(self, s, mask, attn_mask=None, recent=None, readout=None):
+        """``attn_mask`` / ``recent``: the PMA mask and recent-event selector, shared by every layer's call.
+        ``readout``: :func:`readout_selector` of the same mask; then the CLS tokens, the PMA pooling and the recent
+        events are read from ``s`` by one batched matmul (one read of ``s`` and one gradient into it, no slices)."""
+        if readout is not None:
+            sel_cls, sel_recent = readout[:, : self.n_cls], readout[:, self.n_cls :]
+            rows = [sel_cls] + ([self.pma.pool_weights(s, mask, attn_mask)] if self.pma is not None else []) + [sel_recent]
+            read = torch.cat(rows, 1) @ s  # [B, n_cls + H * n_pma + n_recent, d]
+            n_pool = rows[1].shape[1] if self.pma is not None else 0
+            cls, pooled, last = read.split([self.n_cls, n_pool, sel_recent.shape[1]], 1)
+            parts = [cls] + ([self.pma.project(pooled)] if self.pma is not None else []) + [last]
+            return self.s_gate(torch.cat(parts, 1))
         parts = [s[:, : self.n_cls]]
         if self.pma is not None:
             parts.append(self.pma(s, mask, attn_mask))
         if self.n_recent:
             parts.append(recent_tokens(s[:, self.n_cls :], mask[:, self.n_cls :], self.n_recent, recent))
         return self.s_gate(torch.cat(parts, 1))
+
+
+def readout_selector(ev_mask: torch.Tensor, n_cls: int, n_recent: int, dtype=torch.float32) -> torch.Tensor:
+    """[B, n_cls + n_recent, n_cls + T] one-hot rows over the CLS-prefixed sequence: the CLS tokens, then the
+    ``n_recent`` most recent real events (:func:`recent_selector`; zero rows where the history is shorter)."""
+    b, t = ev_mask.shape
+    cls = torch.eye(n_cls, n_cls + t, dtype=dtype, device=ev_mask.device).expand(b, -1, -1)
+    if not n_recent:
+        return cls
+    recent = torch.cat([ev_mask.new_zeros(b, n_recent, n_cls, dtype=dtype), recent_selector(ev_mask, n_recent, dtype)], -1)
+    return torch.cat([cls, recent], 1)
 
 
 class InteractionArch(nn.Module):
@@ -259,9 +280,7 @@ class InterFormer(nn.Module):
             # positions and mask are the same for every layer: RoPE's cos/sin and the attention mask once per forward
             attn_mask = key_attention_mask(mask)
             rope = rope_cache(pos, self.dim // self.heads, dtype=s.dtype, heads=self.heads) if self.rope else None
-            n_recent = self.cross[0].n_recent
-            recent = recent_selector(ev_mask, n_recent, s.dtype) if n_recent else None
-            summ = dict(attn_mask=attn_mask, recent=recent)
+            summ = dict(attn_mask=attn_mask, readout=readout_selector(ev_mask, self.n_cls, self.cross[0].n_recent, s.dtype))
             for layer, (inter, seq_arch) in enumerate(zip(self.interaction, self.seq_arch)):
                 cross = self.cross[layer]
                 if layer > 0:

@@ -189,21 +189,30 @@ class PMA(nn.Module):
         self.seeds = nn.Parameter(torch.randn(seeds, dim) * dim ** -0.5)
         self.attn = MultiHeadAttention(dim, heads)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def pool_weights(self, x: torch.Tensor, mask: torch.Tensor | None, attn_mask: torch.Tensor | None = None):
+        """[B, H * seeds, T] attention weights of every head's seeds over the set (rows head-major)."""
         a, (b, t, d) = self.attn, x.shape
         h, n, dh = a.heads, self.seeds.shape[0], a.dim // a.heads
         q = a.q(self.seeds).view(n, h, dh).transpose(0, 1)  # [H, n, dh]
-        w_k, w_v = a.kv.weight[: a.dim].view(h, dh, -1), a.kv.weight[a.dim :].view(h, dh, -1)  # [H, dh, d_in]
+        w_k = a.kv.weight[: a.dim].view(h, dh, -1)  # [H, dh, d_in]
         u = (q @ w_k) * dh ** -0.5  # [H, n, d_in]: each head's seeds pulled back through the key projection
         scores = (x @ u.reshape(h * n, -1).t()).transpose(1, 2).reshape(b, h, n, t)
         if attn_mask is None and mask is not None:
             attn_mask = key_attention_mask(mask)
         if attn_mask is not None:
             scores = scores.masked_fill(~attn_mask, float("-inf"))
-        w = scores.softmax(-1)  # [B, H, n, T]
-        pooled = (w.reshape(b, h * n, t) @ x).view(b, h, n, -1)  # [B, H, n, d_in]
-        o = torch.einsum("bhnd,hed->bnhe", pooled, w_v) + a.kv.bias[a.dim :].view(h, dh)
+        return scores.softmax(-1).view(b, h * n, t)
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """[B, H * seeds, d_in] pooled inputs (``pool_weights @ x``) -> [B, seeds, dim]: values, then output."""
+        a, b = self.attn, pooled.shape[0]
+        h, n, dh = a.heads, self.seeds.shape[0], a.dim // a.heads
+        w_v = a.kv.weight[a.dim :].view(h, dh, -1)
+        o = torch.einsum("bhnd,hed->bnhe", pooled.view(b, h, n, -1), w_v) + a.kv.bias[a.dim :].view(h, dh)
         return a.out(o.reshape(b, n, h * dh))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.project(self.pool_weights(x, mask, attn_mask) @ x)
 
 
 # --------------------------------------------------------------------------- token-level helpers
@@ -215,7 +224,11 @@ class LCE(nn.Module):
         self.w = nn.Parameter(torch.randn(n_in, n_out) / math.sqrt(n_in))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bnd,nm->bmd", x, self.w)
+        # one [M, N] @ [N, B * d] matmul: the long axis B * d is the output's columns (about 3x faster forward and
+        # backward than einsum's [B * d, N] @ [N, M] on CPU, whose output is only M wide)
+        b, n, d = x.shape
+        y = self.w.t() @ x.transpose(0, 1).reshape(n, b * d)
+        return y.view(-1, b, d).transpose(0, 1)
 
 
 GATES = ("self", "printed", "none")
