@@ -231,3 +231,31 @@ def test_tiny_searches_are_deterministic_under_a_seed(splits, space):
         a, b, c = run(0), run(0), run(1)
         assert a.cand == b.cand and a.history == b.history and a.info == b.info
         assert a.history != c.history  # the seed matters
+
+
+# ----------------------------------------------------------------------------- the DNAS lambda pick
+def test_pick_lambda_takes_the_largest_lambda_within_the_margin_of_the_best_validation_ne():
+    import pandas as pd
+
+    # mean validation NE per lambda: 0 -> 0.900, 0.01 -> 0.903, 0.1 -> 0.920 (two seeds each)
+    frame = pd.DataFrame({"lam": [0.0, 0.0, 0.01, 0.01, 0.1, 0.1],
+                          "seed": [0, 1, 0, 1, 0, 1],
+                          "valid_ne": [0.899, 0.901, 0.902, 0.904, 0.930, 0.910],
+                          "ne": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]})  # test NE must not matter
+    assert rk.pick_lambda(frame, margin=0.005) == 0.01
+    assert rk.pick_lambda(frame, margin=0.001) == 0.0  # only the best lies within 0.001
+    assert rk.pick_lambda(frame, margin=0.05) == 0.1
+    # the rule reads validation NE only: changing test NE leaves the pick alone
+    assert rk.pick_lambda(frame.assign(ne=[9, 9, 0, 0, 0, 0]), margin=0.005) == 0.01
+    # the best need not be lambda=0: a cheaper lambda that validates better is the reference
+    flipped = frame.assign(valid_ne=[0.930, 0.910, 0.902, 0.904, 0.899, 0.901])
+    assert rk.pick_lambda(flipped, margin=0.001) == 0.1
+    # an external reference (DistDNAS's form): the largest lambda within 0.005 of 0.90 is 0.01; none within
+    # 0.001 of 0.80, so the best lambda is returned
+    assert rk.pick_lambda(frame, margin=0.005, reference=0.90) == 0.01
+    assert rk.pick_lambda(frame, margin=0.001, reference=0.80) == 0.0
+    # higher-is-better metrics (AUC) within the margin below the best
+    auc = pd.DataFrame({"lam": [0.0, 0.03, 0.1], "valid_auc": [0.80, 0.798, 0.79]})
+    assert rk.pick_lambda(auc, margin=0.003, metric="valid_auc", higher_is_better=True) == 0.03
+    with pytest.raises(ValueError):
+        rk.pick_lambda(frame.assign(valid_ne=float("nan")), margin=0.005)

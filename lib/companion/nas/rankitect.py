@@ -670,8 +670,25 @@ def run_family(family: str, space: RankitectSpace, splits: CTRSplits, constraint
 
 def result_row(name: str, seed: int, res: FamilyResult | None, space: RankitectSpace | None, metrics: dict) -> dict:
     row = {"model": name, "seed": seed, "ne": metrics["ne"], "auc": metrics["auc"], "logloss": metrics["logloss"],
-           "mflops": metrics["mflops"], "retrain_steps": metrics["steps"]}
+           "valid_ne": metrics.get("valid_ne", float("nan")), "mflops": metrics["mflops"],
+           "retrain_steps": metrics["steps"]}
     if res is not None:
         row.update(search_steps=res.steps, search_s=res.wall_s, arch=space.describe(res.cand),
                    analytic_mflops=space.mflops(res.cand))
     return row
+
+
+def pick_lambda(frame, margin: float, metric: str = "valid_ne", higher_is_better: bool = False,
+                reference: float | None = None) -> float:
+    """The rule that picks the DNAS cost weight the claims are checked on, from validation numbers only
+    (DistDNAS's ``pick_lambda`` generalised to either direction and to a reference of the sweep's own): the
+    **largest** lambda whose mean ``metric`` over seeds is within ``margin`` of ``reference`` (by default the best
+    lambda's mean, so the cost term may cost at most ``margin``); the best lambda when none is. ``frame`` has one
+    row per lambda and seed, with columns ``lam`` and ``metric``."""
+    s = frame.groupby("lam")[metric].mean()
+    if s.isna().any():
+        raise ValueError(f"{metric} is missing for lambda {list(s.index[s.isna()])}")
+    best = s.idxmax() if higher_is_better else s.idxmin()
+    ref = s[best] if reference is None else reference
+    ok = s[s >= ref - margin] if higher_is_better else s[s <= ref + margin]
+    return float(ok.index.max() if len(ok) else best)
