@@ -108,10 +108,13 @@ class SequenceArch(nn.Module):
         self.n2 = nn.LayerNorm(dim) if norm != "none" else nn.Identity()
 
     def pffn(self, x_sum, s):
-        w = self.w_static.unsqueeze(0)
-        if self.personalized:  # W_PFFN = X_sum^T W: a d x d matrix per example (App. A.2.2)
-            w = w + torch.einsum("bnd,ne->bde", x_sum, self.w_pffn)
-        return torch.einsum("bde,bte->btd", w.expand(s.shape[0], -1, -1), s)
+        """S @ W^T with W = W_static + X_sum^T W_PFFN, a d x d matrix per example (App. A.2.2); built transposed
+        by one baddbmm and applied by one bmm (no einsum permutes)."""
+        b = s.shape[0]
+        w_t = self.w_static.t().unsqueeze(0)  # [1, e, d]
+        if self.personalized:
+            w_t = torch.baddbmm(w_t, self.w_pffn.t().unsqueeze(0).expand(b, -1, -1), x_sum)  # [B, e, d]
+        return torch.bmm(s, w_t.expand(b, -1, -1))
 
     def forward(self, s, mask, pos, x_sum, rope=None, attn_mask=None):
         """PFFN then attention; ``use_pffn`` / ``use_attention`` drop one step (the Fig. 5 ablations).
