@@ -24,7 +24,8 @@ BARS/FuxiCTR recipe knobs:
   ``embedding_regularizer_rows="table"`` (the default, FuxiCTR's choice) penalizes every trainable weight of every
   embedding layer at every step: the whole tables (fused first-order columns too), the dense-field weights and the
   projections of pretrained tables; ``"batch"`` penalizes only the distinct table rows the batch reads
-  (:meth:`FeatureEmbedding.used_rows`), which is what sparse row-wise updates can afford. Frozen pretrained tables
+  (:meth:`FeatureEmbedding.used_rows`; under DDP each rank's rows, averaged with the gradients), which is what sparse
+  row-wise updates can afford. Frozen pretrained tables
   are buffers, never penalized. The logged ``train_loss`` stays the BCE alone.
 - ``monitor="gauc"`` selects the epoch (early stopping and the weights kept) by validation gAUC, grouped by the
   validation split's ``group`` column (BARS: the user; ``gAUC`` is accepted as spelled in the BARS configs).
