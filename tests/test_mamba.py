@@ -221,3 +221,49 @@ def test_cuda_kernel_matches_pure_pytorch():  # pragma: no cover - GPU only
         m.use_kernel = False
         y_torch = m(x)
     assert torch.allclose(y_kernel, y_torch, atol=1e-4, rtol=1e-3)
+
+
+def test_bimamba_recompute_in_pieces_equals_keeping_everything():
+    """Recomputing each direction in pieces of whole sequences (here 3 pieces of 2, 2 and 1 sequences) gives the
+    outputs and gradients of the plain path, and autograd keeps nothing of the mixers but their input."""
+    torch.manual_seed(0)
+    plain = BiMamba(8, d_state=4)
+    pieces = BiMamba(8, d_state=4, recompute=True, recompute_tokens=64)
+    pieces.load_state_dict(plain.state_dict())
+    x = torch.randn(5, 32, 8)
+    mask = torch.ones(5, 32, dtype=torch.bool)
+    mask[4, 20:] = False
+    w = torch.randn(5, 32, 8)
+    out = {}
+    for name, m in (("plain", plain), ("pieces", pieces)):
+        xx = x.clone().requires_grad_()
+        y = m(xx, mask)
+        (y * w).sum().backward()
+        out[name] = (y.detach(), xx.grad, [p.grad for p in m.parameters()])
+    (y0, gx0, gp0), (y1, gx1, gp1) = out["plain"], out["pieces"]
+    assert torch.allclose(y1, y0, atol=1e-6) and torch.allclose(gx1, gx0, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-5) for a, b in zip(gp1, gp0))
+    xx = x.clone().requires_grad_()
+    assert saved_activation_bytes(lambda: pieces(xx, mask)) == x.numel() * 4 + mask.numel()
+    assert saved_activation_bytes(lambda: plain(xx, mask)) > 20 * x.numel() * 4
+
+
+def test_checkpointed_scan_shortens_the_group_to_fit_the_batch():
+    """Many short sequences: the group shrinks (not below min_group) so the whole batch runs side by side in one
+    budget-sized buffer, which shows in the states kept (one per group); the numbers stay the recurrence's."""
+    u, delta, A, B, C = mamba_inputs(6, 300, 8, 4, seed=3)
+    inputs = sum(t.numel() * 4 for t in (u, delta, A, B, C))
+    state = 6 * 8 * 4 * 4  # one (batch, d, n) float state
+    xs = [t.clone().requires_grad_() for t in (u, delta, A, B, C)]
+    budget = 6 * 100 * 8 * 4  # room for the 6 sequences x 100 steps
+    saved = saved_activation_bytes(lambda: selective_scan(*xs, group_elements=budget, min_group=64))
+    assert saved == inputs + 3 * state  # groups of 100 steps: 3 states
+    saved = saved_activation_bytes(lambda: selective_scan(*xs, group_elements=budget, min_group=150))
+    assert saved == inputs + 2 * state  # not below min_group: groups of 150, the batch split in two
+    y = selective_scan(*xs, group_elements=budget, min_group=64)
+    ys = [t.clone().requires_grad_() for t in (u, delta, A, B, C)]
+    ref = selective_scan(*ys, method="sequential")
+    assert torch.allclose(y, ref, atol=1e-5)
+    g = torch.autograd.grad(y.square().sum(), xs)
+    g_ref = torch.autograd.grad(ref.square().sum(), ys)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item()) for a, b in zip(g, g_ref))

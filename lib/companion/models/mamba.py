@@ -7,7 +7,7 @@ Hillis-Steele scan), which gives the sequential loop's result to float precision
 vectorised steps instead of L.
 
 For training, the default ``scan="checkpointed"`` keeps only the state entering each group of ``group`` steps
-(2,048 by default) and recomputes one group at a time in backward, where the gradient obeys the same recurrence
+(at most 2,048, fewer when a batch of short sequences shares one 4 MB working buffer) and recomputes one group at a time in backward, where the gradient obeys the same recurrence
 run in reverse; the whole (L, d_inner, d_state) state is never kept, which is what mamba-ssm's fused kernel
 achieves by recomputing in its backward. The group-sized working set also stays in cache, which makes it faster
 on CPU than keeping everything (``scan="chunked"``, kept as the reference and for the benchmark).
@@ -27,6 +27,8 @@ from torch import nn
 
 SCANS = ("checkpointed", "chunked", "logstep", "sequential")
 GROUP = 2048  # steps per checkpointed group: the state entering each group is all backward keeps of the scan
+GROUP_ELEMENTS = 1 << 20  # largest (batch, group, d, n) buffer of the checkpointed scan, in elements
+RECOMPUTE_TOKENS = 4096  # tokens per recomputed piece of a BiMamba (recompute=True): its backward working set
 
 
 # --------------------------------------------------------------------------------------------- scans
@@ -144,6 +146,16 @@ def _discretize(u, delta, A, B):
     return dA, bu
 
 
+def _contract_n(h, c):
+    """sum_n h[b, l, d, n] c[b, l, n] as one batched matrix-vector product (einsum's plan is slower on CPU)."""
+    return torch.matmul(h, c.unsqueeze(-1)).squeeze(-1)
+
+
+def _contract_d(h, v):
+    """sum_d h[b, l, d, n] v[b, l, d], batched like :func:`_contract_n` (about 5x faster than einsum on CPU)."""
+    return torch.matmul(v.unsqueeze(-2), h).squeeze(-2)
+
+
 def _group_states(u, delta, A, B, h0, chunk):
     """(dA, h) of one group entered from state ``h0``; h is written over bu's buffer."""
     dA, bu = _discretize(u, delta, A, B)
@@ -184,7 +196,7 @@ class _CheckpointedScan(torch.autograd.Function):
                 h0 = states[k]
                 dA, h = _group_states(uk, dk, A, Bk, h0, chunk)
                 if g_C is not None:
-                    g_C[:, sl] = torch.einsum("bldn,bld->bln", h, dyk)
+                    g_C[:, sl] = _contract_d(h, dyk)
                 # dL/dh_t: the direct part C_t dy_t, then g_t = direct_t + a_{t+1} g_{t+1}, in place
                 g = dyk[..., None] * Ck[:, :, None, :]
                 if carry is not None:
@@ -197,12 +209,12 @@ class _CheckpointedScan(torch.autograd.Function):
                 dA[:, 0] *= h0
                 g_log_a = dA.mul_(g)
                 del h
-                g_du = torch.einsum("bldn,bln->bld", g, Bk)  # dL/d(delta u)
+                g_du = _contract_n(g, Bk)  # dL/d(delta u)
                 if g_B is not None:
-                    g_B[:, sl] = torch.einsum("bldn,bld->bln", g, dk * uk)
+                    g_B[:, sl] = _contract_d(g, dk * uk)
                 del g
                 if g_A is not None:
-                    g_A += torch.einsum("bldn,bld->dn", g_log_a, dk)
+                    g_A += (g_log_a * dk[..., None]).sum((0, 1))  # einsum picks a slow bmm here
                 if g_delta is not None:
                     g_delta[:, sl] = g_log_a.mul_(A).sum(-1) + g_du * uk
                 if g_u is not None:
@@ -223,7 +235,7 @@ def _grouped_forward(u, delta, A, B, C, group, chunk, keep=False):
             states.append(h_last)
         _, h = _group_states(u[:, sl], delta[:, sl], A, B[:, sl], h_last, chunk)
         h_last = h[:, -1].clone()
-        y[:, sl] = torch.einsum("bldn,bln->bld", h, C[:, sl])
+        y[:, sl] = _contract_n(h, C[:, sl])
         del h
     return y, (torch.stack(states) if keep else None)
 
@@ -274,15 +286,17 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, method: str = "chunked", chunk
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "checkpointed", chunk: int | None = None,
                    max_elements: int = 1 << 24, piece_elements: int = 1 << 20, group: int = GROUP,
-                   group_elements: int = 1 << 22):
+                   group_elements: int | None = None, min_group: int = 64):
     """Mamba's selective scan on (batch, L, d) inputs; B, C are (batch, L, n); A is (d, n).
 
     ``method="checkpointed"`` (the default) runs the sequence in groups of ``group`` steps, each entered from the
     state the previous one left; for training it keeps only the inputs and those group-entering states and
     recomputes one group at a time in backward (:class:`_CheckpointedScan`), so saved memory no longer grows with
-    L d n. The batch is split so no (batch, group, d, n) intermediate exceeds ``min(max_elements, group_elements)``
-    (16 MB of floats by default: backward holds about six of them at once; the group is shortened when one
-    sequence's group alone would exceed it).
+    L d n. No (batch, group, d, n) intermediate exceeds ``min(max_elements, group_elements)`` elements
+    (``GROUP_ELEMENTS``, 4 MB of floats: backward holds three of them at once, and at the former 16 MB each they
+    were the largest transient of a point backbone's training step): the group is shortened, down to
+    ``min_group`` steps, until the whole batch fits, and beyond that the batch is split. ``group`` is the
+    longest group.
 
     The other methods build the whole (batch, L, d, n) state for :func:`linear_scan`: the batch is split so no
     intermediate exceeds ``max_elements``, and a slice that is one sequence longer than that is split along its
@@ -299,9 +313,11 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, method: str = "checkpointe
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
     outs = []
     if method == "checkpointed":
-        budget = min(max_elements, group_elements)
-        group = max(1, min(group, length, budget // max(1, d * n)))
-        step = max(1, budget // max(1, group * d * n))
+        budget, dn = min(max_elements, group_elements or GROUP_ELEMENTS), max(1, d * n)
+        # shorten the group so the whole batch fits one budget-sized buffer (down to min_group steps): a group
+        # costs about 3 sqrt(group) vectorised steps, so many short sequences side by side beat a few long ones
+        group = max(1, min(group, length, budget // dn, max(min_group, budget // (bsz * dn))))
+        step = max(1, budget // (group * dn))
         for s in range(0, bsz, step):
             sl = slice(s, s + step)
             args = (u[sl], delta[sl], A, B[sl], C[sl])
@@ -420,23 +436,33 @@ class BiMamba(nn.Module):
     """Two Mamba mixers, one reading the sequence forward and one backward, outputs summed (BiLSTM-style).
 
     ``recompute=True`` keeps nothing of the two mixers for backward but their input and recomputes their forward
-    there (``torch.utils.checkpoint``): the (L, d_inner) projections, convolution and gates are what a Mamba
-    mixer keeps besides its scan, several times what an attention mixer of the same width keeps.
+    there (``torch.utils.checkpoint``, non-reentrant): the (L, d_inner) projections, convolution and gates are
+    what a Mamba mixer keeps besides its scan, several times what an attention mixer of the same width keeps.
+    Each direction is recomputed on its own and the batch in pieces of about ``recompute_tokens`` tokens (whole
+    sequences), so backward holds one direction of one piece at a time, not both directions of everything.
     """
 
-    def __init__(self, d_model: int, recompute: bool = False, **kwargs):
+    def __init__(self, d_model: int, recompute: bool = False, recompute_tokens: int | None = None, **kwargs):
         super().__init__()
+        recompute_tokens = recompute_tokens or RECOMPUTE_TOKENS
+        if recompute_tokens < 1:
+            raise ValueError(f"recompute_tokens must be >= 1, got {recompute_tokens}")
         self.fwd = Mamba(d_model, **kwargs)
         self.bwd = Mamba(d_model, **kwargs)
-        self.recompute = recompute
+        self.recompute, self.recompute_tokens = recompute, recompute_tokens
 
-    def _both(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        back = self.bwd(x.flip(1), None if mask is None else mask.flip(1)).flip(1)
-        return self.fwd(x, mask) + back
+    def _back(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.bwd(x.flip(1), None if mask is None else mask.flip(1)).flip(1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if self.recompute and torch.is_grad_enabled():
-            from torch.utils.checkpoint import checkpoint
+        if not (self.recompute and torch.is_grad_enabled()):
+            return self.fwd(x, mask) + self._back(x, mask)
+        from torch.utils.checkpoint import checkpoint
 
-            return checkpoint(self._both, x, mask, use_reentrant=False)
-        return self._both(x, mask)
+        step = max(1, self.recompute_tokens // max(1, x.shape[1]))
+        outs = []
+        for s in range(0, x.shape[0], step):
+            xs, ms = x[s:s + step], None if mask is None else mask[s:s + step]
+            outs.append(checkpoint(self.fwd, xs, ms, use_reentrant=False)
+                        + checkpoint(self._back, xs, ms, use_reentrant=False))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
