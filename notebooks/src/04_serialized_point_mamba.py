@@ -355,14 +355,18 @@ results.print_claims(claims)
 # - **The complexity claim is checked on the mixer and one block alone**, over one global sequence, because a
 #   whole segmenter patches its sequences (PTv3-style windows are linear for attention too) and shrinks them by
 #   grid pooling. The whole segmenters are timed as well, as a separate check that is not a paper number.
-# - **The scan is checkpointed in groups**: for training it keeps only the state entering each group of 2,048
-#   steps (and its inputs) and recomputes one group at a time in backward, running the gradient's reversed
+# - **The scan is checkpointed in groups**: for training it keeps only the state entering each group of at most
+#   2,048 steps (and its inputs) and recomputes one group at a time in backward, running the gradient's reversed
 #   recurrence from the group after it; same values as keeping every state, to float precision. mamba-ssm's
 #   kernel recomputes the states in backward too, but from registers on chip and in one fused pass; ours
-#   holds a (batch, group, d_inner, d_state) working set in memory, at most 2^22 floats per buffer.
-#   `recompute_mixer=True` (the `paper` preset) also drops the mixers' projections and gates, recomputed in
-#   backward at the cost of one more mixer forward: measured by `benchmarks/bench_points.py` at 16,000 points
-#   with the laptop-size U-Net, saved memory 262 MiB against 545 MiB without it and 287 MiB for attention.
+#   holds a (batch, group, d_inner, d_state) working set in memory, at most 2^20 floats per buffer (the group
+#   is shortened so that a batch of patches fits one buffer).
+#   `recompute_mixer=True` (every preset) also drops the mixers' projections, convolution and gates, recomputed
+#   in backward one direction and about 4,096 tokens at a time, at the cost of one more mixer forward. Measured by
+#   `benchmarks/bench_points.py` with the laptop-size U-Net, one training step at 16,000 points: saved memory
+#   262 MiB and peak 283 MiB, against 549 / 553 MiB without the recompute and 287 / 300 MiB for attention; at
+#   4,000 points the saved memory is below attention's (68 vs 75 MiB) but the peak is not (86 vs 76 MiB), since
+#   one recomputed piece's working set (about 19 MiB) is larger than that gap.
 # - **Serialization depth**: the cube's depth is the bit length of (largest grid coordinate + 1), Pointcept's
 #   rule (`Point.serialization`), one bit more than needed when the largest coordinate is 2^k - 1. That extra
 #   bit leaves z-order unchanged but flips the Hilbert curve's orientation, so with this rule our four orders
