@@ -398,27 +398,40 @@ results.print_claims(claims)
 # %% [markdown]
 # ## Recorded runs (synthetic data, seeds 0-2)
 #
-# **Laptop** (`companion run rankitect --scale laptop`, 1228 s wall on the shared 2-core machine, 3 layers,
-# 40,000 rows, a 1,200-step budget per family, limit 0.0772 MFLOPs = 0.75 x DCNv2). Test NE, mean +- sd over 3
-# seeds, and MFLOPs per sample: sampling 0.844 +- 0.009 at 0.042; one-shot 0.849 +- 0.006 at 0.046; DNAS
-# 0.854 +- 0.015 at 0.002; random control 0.863 +- 0.007 at 0.050; DLRM-style 0.825 +- 0.005 at 0.103; DCNv2
-# 0.874 +- 0.004 at 0.103; DHEN 0.825 +- 0.008 at 0.236; one-shot with the dynamic baseline 0.860 +- 0.007;
-# DNAS in the engineer space 0.857 +- 0.018 at 0.006. Search wall time at the equal budget: sampling 39 s,
-# one-shot 48 s, DNAS 141 s (its steps are supernet steps over every block).
+# **Laptop** (`companion run rankitect --scale laptop`, 855 s notebook wall on the shared 2-core machine, 3 layers,
+# 40,000 rows, a 1,200-step budget per family and per DNAS lambda, `dnas_lams=[0, 0.1]`, limit 0.0772 MFLOPs =
+# 0.75 x DCNv2). Test NE, mean +- sd over 3 seeds, and MFLOPs per sample: sampling 0.844 +- 0.009 at 0.042;
+# one-shot 0.849 +- 0.006 at 0.046; DNAS (picked lambda = 0) 0.846 +- 0.015 at 0.074; random control
+# 0.863 +- 0.007 at 0.050; DLRM-style 0.825 +- 0.005 at 0.103; DCNv2 0.874 +- 0.004 at 0.103; DHEN 0.825 +- 0.008
+# at 0.236; one-shot with the dynamic baseline 0.860 +- 0.007 at 0.039; DNAS in the engineer space (lambda = 0)
+# 0.854 +- 0.013 at 0.023. Search wall time per search at the equal budget: sampling 18 s, one-shot 18 s, DNAS
+# 63 s at lambda = 0 and 52 s at lambda = 0.1 (its steps are supernet steps over every block).
 #
-# What this says: every family's model beats the reference DCNv2 at less than half its FLOPs (sampling and
-# one-shot with intervals that exclude zero; DNAS inconclusive), but none reaches the best engineer baselines
-# (DHEN and DLRM-style, about 0.825 NE): against DHEN the gaps are -0.019 (sampling), -0.025 (one-shot, interval
-# [-0.037, -0.012]) and -0.029 NE (DNAS). The three families cannot be told apart at this budget, and none beats
-# the random control beyond the noise of 3 seeds. DNAS with `lam=0.1` collapses to the cheapest blocks (0.002
-# MFLOPs): with Adam on the logits the steady cost gradient beats the noisy accuracy gradient; a smaller `lam`
-# is the knob to try. The DCNv2 reference is the weakest engineer model here, so the "beyond the reference"
-# claims read more into the search than the comparison with the best engineer model allows. The best-engineer
-# claims were added after this run; recomputed from its table, they give partly for one-shot (NE worse beyond the
-# margin, FLOPs lower) and inconclusive for sampling and DNAS.
+# The lambda sweep: at lambda = 0.1 every seed collapses to the cheapest blocks (0.002 MFLOPs; validation NE
+# 0.838, test NE 0.854 +- 0.015): with Adam on the logits the steady cost gradient beats the noisy accuracy
+# gradient. At lambda = 0 (no cost term) the searches grow up to the limit (0.074 MFLOPs; in 2 of 3 seeds the
+# top-1 architecture was over it and the feasibility fallback chose the most probable feasible draw), with
+# validation NE 0.821 and test NE 0.846. The rule picked lambda = 0: lambda = 0.1's mean validation NE is 0.018
+# above lambda = 0's, beyond the 0.005 margin. So at this scale the cost term only costs NE; the FLOPs half of
+# the claims is set by the limit, not by lambda. Only two lambdas ran (the laptop budget was sized before this
+# run's wall time was known); whether a lambda between 0 and 0.1 keeps lambda = 0's NE at fewer FLOPs is open.
 #
-# **Quick** (a smoke test: 6,000 rows, 2 layers, a 120-step budget, 2 retraining epochs; about 45 s CPU):
-# every model stays near NE 1 (0.98-1.08), so its verdicts are inconclusive by design; its headline is pinned.
+# What this says: every family's model beats the reference DCNv2 at lower FLOPs. For sampling and one-shot the
+# intervals exclude zero; for DNAS the gap is +0.028 NE with interval [-0.004, +0.059], non-inferior within the
+# 0.005 margin, but only just. None reaches the best engineer baselines (DHEN and DLRM-style, about 0.825 NE):
+# against DHEN the gaps are -0.019 (sampling), -0.025 (one-shot, interval [-0.037, -0.012], so partly) and -0.021
+# NE (DNAS, interval [-0.044, +0.001]). The three families cannot be told apart at this budget, and none beats
+# the random control beyond the noise of 3 seeds. The DCNv2 reference is the weakest engineer model here, so
+# the "beyond the reference" claims read more into the search than the comparison with the best engineer model
+# allows. DNAS verdicts before the sweep (lambda = 0.1 only) -> now (picked lambda = 0): beyond DCNv2
+# inconclusive -> reproduced; beyond DHEN inconclusive -> inconclusive; against sampling, one-shot and random
+# inconclusive throughout; engineer space inconclusive -> inconclusive (+0.020 NE over DCNv2, interval
+# [-0.004, +0.044]).
+#
+# **Quick** (a smoke test: 6,000 rows, 2 layers, a 120-step budget, 2 retraining epochs, `dnas_lams=[0, 0.1]`;
+# 88 s notebook wall with the machine under load): every model stays near NE 1 (0.98-1.08), so its verdicts are
+# inconclusive by design. The rule picks lambda = 0.1 there (validation NE 0.987 against 0.994 at lambda = 0),
+# so the quick DNAS numbers are those before the sweep; its headline (with the picked lambda) is pinned.
 
 # %% [markdown]
 # ## What the paper leaves open, and where we differ
@@ -443,7 +456,10 @@ results.print_claims(claims)
 # - **DNAS**: FBNet/DistDNAS-style linear penalty `lambda * E[FLOPs] / limit` (the paper's form unknown), the
 #   expectation mean-field over independent decisions (exact for costs linear in each decision, approximate for
 #   the attention's `T^2` and the sum's max), weight steps on hard Gumbel paths (GDAS-style, to keep the cost of
-#   a weight step near one path's), architecture steps on soft Gumbel mixtures.
+#   a weight step near one path's), architecture steps on soft Gumbel mixtures. The paper's lambda is not known:
+#   ours is picked from `dnas_lams` by a rule on validation NE (ours, declared above the results), each lambda
+#   searching at the full budget, so DNAS spends `len(dnas_lams)` times the budget the other families get before
+#   its pick (the same is true of any method whose knob is tuned; the claims compare one search per family).
 # - **Budget**: counted in training steps per search, the same for all families; the in-place baseline's steps
 #   are counted against one-shot, the stronger baseline's pre-training in the dynamic-baseline run is not (it
 #   stands for the engineers' model). Wall time is reported beside it.
