@@ -67,6 +67,8 @@ def _presets(src: Path) -> dict:
                 exec(compile(ast.Module([node], []), str(src), "exec"), ns)
             except Exception:
                 pass
+        if "PRESETS" in ns:  # stop there: with the imports in place, later assignments would load data and train
+            break
     return ns.get("PRESETS", {})
 
 
