@@ -47,7 +47,7 @@ from .progress import tqdm
 
 from .data.schema import CTRDataset, CTRSplits
 from .metrics import evaluate_ctr
-from .models.embedding import embeddings_of, pending_pretrained
+from .models.embedding import embeddings_of, require_attached
 from .runtime import log
 
 
@@ -287,12 +287,7 @@ def fit(model: torch.nn.Module, splits: CTRSplits, cfg: TrainConfig | None = Non
             atexit.register(dist.close)  # a group fit() created is torn down when the worker exits
         else:
             dist = distributed.Dist()
-    missing = pending_pretrained(model)
-    if missing:
-        f, t = next(iter(missing.items()))
-        raise ValueError(f"{desc}: field {f!r} reads the pretrained table {t!r}, which this model was never given "
-                         f"(the splits have {sorted(splits.pretrained) or 'none'}); build it with "
-                         "zoo.build_model(..., pretrained=splits.pretrained)")
+    require_attached(model, have=splits.pretrained, where=f"{desc}: ")
     if cfg.monitor == "gauc" and splits.valid.group is None:
         raise ValueError(f"{desc}: monitor='gauc' needs group ids on the validation split (CTRDataset.group, the "
                          "user for BARS); these splits have none")

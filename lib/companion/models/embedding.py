@@ -131,13 +131,7 @@ class FeatureEmbedding(nn.Module):
             self._attached.add(tname)
 
     def _check_attached(self) -> None:
-        missing = self.pending_pretrained
-        if missing:
-            f, t = next(iter(missing.items()))
-            raise MissingPretrainedError(
-                f"field {f!r} reads the pretrained table {t!r}, which was never attached to this embedding; build the "
-                "model with zoo.build_model(..., pretrained=splits.pretrained) or call "
-                "companion.models.embedding.attach_pretrained(model, splits.pretrained)")
+        require_attached(self)
 
     def frozen_lookup(self, table: str, idx: torch.Tensor) -> torch.Tensor:
         """Rows of the frozen ``table`` for ``idx`` [...], projected: [..., width]."""
@@ -259,6 +253,19 @@ def attach_pretrained(model: nn.Module, tables: dict | None) -> nn.Module:
     for emb in embeddings_of(model):
         emb.attach_pretrained(tables or {})
     return model
+
+
+def require_attached(model: nn.Module, have=None, where: str = "") -> None:
+    """Raise :class:`MissingPretrainedError` naming the first field whose frozen table ``model`` never got
+    (``have``: the tables that were on offer, for the message)."""
+    missing = pending_pretrained(model)
+    if missing:
+        f, t = next(iter(missing.items()))
+        offer = f" (the splits have {sorted(have) or 'none'})" if have is not None else ""
+        raise MissingPretrainedError(
+            f"{where}field {f!r} reads the pretrained table {t!r}, which was never attached to this embedding{offer}; "
+            "build the model with zoo.build_model(..., pretrained=splits.pretrained) or call "
+            "companion.models.embedding.attach_pretrained(model, splits.pretrained)")
 
 
 def pending_pretrained(model: nn.Module) -> dict[str, str]:
